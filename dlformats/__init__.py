@@ -1,0 +1,106 @@
+"""dlformats: read and write DeepCell Label projects and the formats around them.
+
+Quick tour::
+
+    import dlformats
+    project = dlformats.read("movie.tif", labels="masks.zip")   # X: (C, F, H, W), y: (features, F, H, W)
+    dlformats.write(project, "project.zip")                      # a DeepCell Label project zip
+    dlformats.convert("tracks.trk", "project.zip")
+
+Importing this package is light: numpy, the registry and every plugin load on
+first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    AmbiguousInputError,
+    CorruptFileError,
+    DLFormatsError,
+    DLFormatsWarning,
+    InconsistentDataError,
+    InvalidOptionError,
+    LimitExceededError,
+    NoReaderError,
+    NotMyFormat,
+    NoWriterError,
+    PluginError,
+    ReaderCrashedError,
+    UnsafeArchiveError,
+    UnsupportedFeatureError,
+)
+from .hookspecs import hookimpl
+from .limits import Limits
+from .model import Cell, CellType, Division, Problem, Project, Provenance, Spots
+from .spec import FormatSpec, ReadOptions, WriteOptions
+
+if TYPE_CHECKING:
+    from .api import convert, formats, info, read, read_all, validate, write
+    from .registry import Registry, get_registry
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "read": "api",
+    "read_all": "api",
+    "write": "api",
+    "convert": "api",
+    "info": "api",
+    "validate": "api",
+    "formats": "api",
+    "Registry": "registry",
+    "get_registry": "registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dlformats' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "AmbiguousInputError",
+    "Cell",
+    "CellType",
+    "CorruptFileError",
+    "DLFormatsError",
+    "DLFormatsWarning",
+    "Division",
+    "FormatSpec",
+    "InconsistentDataError",
+    "InvalidOptionError",
+    "LimitExceededError",
+    "Limits",
+    "NoReaderError",
+    "NoWriterError",
+    "NotMyFormat",
+    "PluginError",
+    "Problem",
+    "Project",
+    "Provenance",
+    "ReadOptions",
+    "ReaderCrashedError",
+    "Registry",
+    "Spots",
+    "UnsafeArchiveError",
+    "UnsupportedFeatureError",
+    "WriteOptions",
+    "__version__",
+    "convert",
+    "formats",
+    "get_registry",
+    "hookimpl",
+    "info",
+    "read",
+    "read_all",
+    "validate",
+    "write",
+]

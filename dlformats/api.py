@@ -1,0 +1,356 @@
+"""The library's front door: :func:`read`, :func:`read_all`, :func:`write`, :func:`convert`, :func:`info`."""
+
+from __future__ import annotations
+
+import os
+import warnings
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .errors import (
+    AmbiguousInputError,
+    DLFormatsError,
+    DLFormatsWarning,
+    InconsistentDataError,
+    NotMyFormat,
+    ReaderCrashedError,
+)
+from .limits import DEFAULT_LIMITS, Limits
+from .model import PARTS, Problem, Project, Provenance
+from .registry import RegisteredFormat, get_registry
+from .sources import Source, open_source
+from .spec import ReadOptions, WriteOptions, as_list
+
+
+def _filled_parts(project: Project) -> list[str]:
+    out = []
+    for part in PARTS:
+        value = getattr(project, part)
+        if part == "cells" and value is not None:
+            out.append(part)
+        elif value is not None and value != [] and not (part == "spots" and len(value) == 0):
+            out.append(part)
+    return out
+
+
+def _stamp(project: Project, fmt: RegisteredFormat, source: Source) -> None:
+    for part in _filled_parts(project):
+        project.provenance.setdefault(part, Provenance(fmt.name, fmt.plugin, fmt.version, source.name))
+
+
+def _read_source(
+    src: Any,
+    *,
+    format: str | None,
+    options: ReadOptions,
+    name: str | None = None,
+) -> list[Project]:
+    registry = get_registry()
+    source = open_source(src, limits=options.limits, name=name)
+    try:
+        candidates, notes = registry.reader_candidates(source, format)
+    except BaseException:
+        source.close()
+        raise
+    declined: list[str] = []
+    for fmt in candidates:
+        assert fmt.spec.read is not None
+        try:
+            result = as_list(fmt.spec.read(source, options))
+        except NotMyFormat as exc:
+            declined.append(fmt.name)
+            for note in notes:
+                if note.format == fmt.name:
+                    note.reason = f"declined: {exc.reason}"
+            continue
+        except DLFormatsError as exc:
+            source.close()
+            if exc.format is None:
+                exc.format = fmt.name
+            exc.located(source.name)
+            raise
+        except MemoryError as exc:
+            source.close()
+            raise DLFormatsError("out of memory while reading", path=source.name, format=fmt.name) from exc
+        except Exception as exc:
+            source.close()
+            raise ReaderCrashedError(
+                f"reader of format {fmt.name!r} (plugin {fmt.plugin}) crashed: {type(exc).__name__}: {exc}",
+                path=source.name,
+                format=fmt.name,
+            ) from exc
+        if source.filename and fmt.spec.extension_match(source.filename) == 0:
+            others = [f.name for f in registry.formats() if f.spec.extension_match(source.filename)]
+            if others:
+                warnings.warn(
+                    f"{source.name}: content is {fmt.name}, although the name suggests {others[0]}; read as {fmt.name}",
+                    DLFormatsWarning,
+                    stacklevel=4,
+                )
+        for project in result:
+            _stamp(project, fmt, source)
+            project.metadata.setdefault("format", fmt.name)
+            project.metadata.setdefault("plugin", fmt.plugin)
+        if source.path is not None and source._cleanup is not None and result:
+            weakref.finalize(result[0], source.close)
+        return result
+    error = registry.no_reader(
+        source, notes, "no reader accepts this file" if candidates else "no format recognises this file"
+    )
+    source.close()
+    raise error
+
+
+def _merge_labels(image: Project, labels: Project, *, path: str) -> Project:
+    y = labels.y if labels.y is not None else labels.X
+    if y is not None and image.X is not None:
+        xs, ys = tuple(image.X.shape), tuple(y.shape)
+        if xs[1:] != ys[1:]:
+            raise InconsistentDataError(
+                f"labels (features, frames, height, width) {ys} disagree with image "
+                f"(channels, frames, height, width) {xs} in frames or size",
+                path=path,
+            )
+    if labels.y is None and labels.X is not None:
+        from .arrays import LazyArray
+
+        y = LazyArray(labels.X, "CTYX", labels=True, path=path)
+    merged = replace(image, provenance=dict(image.provenance), metadata=dict(image.metadata))
+    merged.y = y
+    if labels.cells is not None:
+        merged.cells = labels.cells
+    for part in ("divisions", "cell_types", "features"):
+        if getattr(labels, part):
+            setattr(merged, part, getattr(labels, part))
+    if labels.spots is not None:
+        merged.spots = labels.spots
+    if labels.embeddings is not None:
+        merged.embeddings = labels.embeddings
+    for part, prov in labels.provenance.items():
+        if part == "X":
+            part = "y"
+        if part != "channels":
+            merged.provenance[part] = prov
+    return merged
+
+
+def read_all(
+    images: Any,
+    labels: Any = None,
+    *,
+    axes: str | None = None,
+    labels_axes: str | None = None,
+    format: str | None = None,
+    labels_format: str | None = None,
+    limits: Limits | None = None,
+    options: Mapping[str, Any] | None = None,
+    name: str | None = None,
+) -> list[Project]:
+    """Read every project a source holds (``.trks`` files hold one per batch).
+
+    Same arguments as :func:`read`.
+    """
+    limits = limits or DEFAULT_LIMITS
+    extra = dict(options or {})
+    opts = ReadOptions(axes=axes, limits=limits, extra={**extra, "role": "image"})
+    projects = _read_source(images, format=format, options=opts, name=name)
+    if labels is not None:
+        lopts = ReadOptions(axes=labels_axes, limits=limits, extra={**extra, "role": "labels"})
+        label_projects = _read_source(labels, format=labels_format, options=lopts)
+        if len(label_projects) != len(projects):
+            raise InconsistentDataError(
+                f"{len(projects)} image projects but {len(label_projects)} label projects", path=str(labels)
+            )
+        projects = [_merge_labels(p, lp, path=str(labels)) for p, lp in zip(projects, label_projects)]
+    src_name = name or (str(images) if isinstance(images, (str, os.PathLike)) else "<input>")
+    for project in projects:
+        for problem in project.check(path=src_name):
+            warnings.warn(f"{src_name}: {problem}", DLFormatsWarning, stacklevel=2)
+    return projects
+
+
+def read(
+    images: Any,
+    labels: Any = None,
+    *,
+    axes: str | None = None,
+    labels_axes: str | None = None,
+    format: str | None = None,
+    labels_format: str | None = None,
+    limits: Limits | None = None,
+    options: Mapping[str, Any] | None = None,
+    name: str | None = None,
+) -> Project:
+    """Read a project from ``images`` (and optionally a separate ``labels`` source).
+
+    Args:
+        images: a path, bytes, binary file object or ``http(s)://`` URL.
+        labels: optional separate source of labels (a TIFF, a label zip, a ``.trk``...),
+            merged into the project; its frames and size must match the image's.
+        axes: axis order of the image array (letters ``TZBCSYX``), overriding the file's.
+        labels_axes: the same for ``labels``.
+        format: read with this format (see ``dlformats formats``) instead of detecting it.
+        labels_format: the same for ``labels``.
+        limits: resource bounds (defaults: :class:`Limits`).
+        options: format-specific options, e.g. ``{"select": {"Z": 0}}`` or ``{"series": 1}``.
+        name: a file name for in-memory sources (used for extension matching and messages).
+
+    Returns:
+        The project, with ``X`` as (channels, frames, height, width) and ``y`` as
+        (features, frames, height, width); arrays may be lazy.
+
+    Raises:
+        DLFormatsError: a subclass naming the file, the member and the problem.
+    """
+    projects = read_all(
+        images,
+        labels,
+        axes=axes,
+        labels_axes=labels_axes,
+        format=format,
+        labels_format=labels_format,
+        limits=limits,
+        options=options,
+        name=name,
+    )
+    if len(projects) != 1:
+        raise AmbiguousInputError(
+            f"the source holds {len(projects)} projects",
+            option="read_all",
+            path=name or str(images),
+            hint="use dlformats.read_all(...) to get every one, or pick one with options={'batch': N}",
+        )
+    return projects[0]
+
+
+def write(
+    project: Project,
+    dst: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Write ``project`` to ``dst``; the format comes from ``format`` or ``dst``'s extension.
+
+    The file is written under a temporary name in ``dst``'s folder and renamed at
+    the end: a failure leaves an existing ``dst`` untouched and nothing behind.
+    Returns the path written.
+    """
+    dst = Path(dst)
+    fmt = get_registry().writer_for(str(dst), format)
+    project.check(path=str(dst))
+    from .atomic import atomic_target
+
+    assert fmt.spec.write is not None
+    wopts = WriteOptions(extra=dict(options or {}), progress=progress)
+    with atomic_target(dst, directory=fmt.spec.folder) as tmp:
+        try:
+            fmt.spec.write(project, tmp, wopts)
+        except DLFormatsError as exc:
+            if exc.format is None:
+                exc.format = fmt.name
+            exc.located(str(dst))
+            raise
+        except MemoryError as exc:
+            raise DLFormatsError("out of memory while writing", path=str(dst), format=fmt.name) from exc
+        except Exception as exc:
+            raise ReaderCrashedError(
+                f"writer of format {fmt.name!r} (plugin {fmt.plugin}) crashed: {type(exc).__name__}: {exc}",
+                path=str(dst),
+                format=fmt.name,
+            ) from exc
+    return dst
+
+
+def convert(
+    src: Any,
+    dst: str | os.PathLike[str],
+    *,
+    labels: Any = None,
+    axes: str | None = None,
+    labels_axes: str | None = None,
+    from_format: str | None = None,
+    to_format: str | None = None,
+    limits: Limits | None = None,
+    options: Mapping[str, Any] | None = None,
+    write_options: Mapping[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Path]:
+    """Read ``src`` (plus optional ``labels``) and write it to ``dst``.
+
+    A source holding several projects (a ``.trks``) gives one output per batch,
+    named ``<dst stem>_batch<N><dst suffix>``.  Returns the paths written.
+    """
+    projects = read_all(
+        src, labels, axes=axes, labels_axes=labels_axes, format=from_format, limits=limits, options=options
+    )
+    dst = Path(dst)
+    if len(projects) == 1:
+        return [write(projects[0], dst, format=to_format, options=write_options, progress=progress)]
+    name = dst.name
+    dot = name.find(".")
+    stem, suffix = (name[:dot], name[dot:]) if dot > 0 else (name, "")
+    return [
+        write(p, dst.with_name(f"{stem}_batch{i}{suffix}"), format=to_format, options=write_options, progress=progress)
+        for i, p in enumerate(projects)
+    ]
+
+
+def info(
+    src: Any,
+    *,
+    labels: Any = None,
+    axes: str | None = None,
+    format: str | None = None,
+    limits: Limits | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Describe a source: format, plugin, shapes and dtypes of X and y, names and counts (JSON-able).
+
+    Reads no pixels except to count cells when the source lists none.
+    """
+    projects = read_all(src, labels, axes=axes, format=format, limits=limits, options=options)
+    out = []
+    for project in projects:
+        summary = project.summary()
+        summary["cells_derived"] = project.cells is None
+        if project.cells is None:
+            summary["cells"] = len(project.cells_or_derived())
+        summary = {"format": project.metadata.get("format"), "plugin": project.metadata.get("plugin"), **summary}
+        out.append(summary)
+    if len(out) == 1:
+        return out[0]
+    return {"format": out[0]["format"], "plugin": out[0]["plugin"], "batches": out}
+
+
+def validate(project: Project, *, pixels: bool = True) -> list[Problem]:
+    """Every problem in ``project``: its own checks (reading pixels unless ``pixels=False``) plus plugins'."""
+    return project.validate(pixels=pixels) + get_registry().extra_problems(project)
+
+
+def formats() -> list[dict[str, Any]]:
+    """Every registered format and failed plugin, as JSON-able dicts (what ``dlformats formats --json`` prints)."""
+    registry = get_registry()
+    out: list[dict[str, Any]] = []
+    for f in registry.formats():
+        out.append(
+            {
+                "name": f.name,
+                "description": f.spec.description,
+                "plugin": f.plugin,
+                "distribution": f.distribution,
+                "version": f.version,
+                "extensions": list(f.spec.extensions),
+                "reads": f.spec.read is not None,
+                "writes": f.spec.write is not None,
+                "parts_read": sorted(f.spec.reads),
+                "parts_written": sorted(f.spec.writes),
+                "priority": f.spec.priority,
+                "builtin": f.builtin,
+            }
+        )
+    return out

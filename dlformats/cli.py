@@ -1,0 +1,244 @@
+"""The ``dlformats`` command: ``convert``, ``info``, ``formats`` and ``validate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .errors import DLFormatsError, InvalidOptionError
+from .limits import Limits
+
+
+def _pairs(items: Sequence[str] | None, what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidOptionError(f"bad {what} {item!r}", hint=f"use --{what} KEY=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def _read_options(args: argparse.Namespace) -> dict[str, Any]:
+    options = _pairs(args.option, "option")
+    select = _pairs(args.select, "select")
+    if select:
+        options["select"] = {k.upper(): v for k, v in select.items()}
+    return options
+
+
+class Progress:
+    """A progress bar on stderr, shown only on a terminal and only after the first second."""
+
+    def __init__(self, label: str, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() and not os.environ.get("DLFORMATS_NO_PROGRESS")
+        self.start = time.monotonic()
+        self.label = label
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or time.monotonic() - self.start < 1.0 or total <= 0:
+            return
+        width = 30
+        filled = int(width * done / total)
+        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .api import convert
+
+    progress = Progress("converting")
+    try:
+        written = convert(
+            args.src,
+            args.dst,
+            labels=args.labels,
+            axes=args.axes,
+            labels_axes=args.labels_axes,
+            from_format=args.from_format,
+            to_format=args.to_format,
+            limits=args.limits,
+            options=_read_options(args),
+            write_options=_pairs(args.write_option, "write-option"),
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    for path in written:
+        print(path)
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .api import info
+
+    summary = info(
+        args.src,
+        labels=args.labels,
+        axes=args.axes,
+        format=args.from_format,
+        limits=args.limits,
+        options=_read_options(args),
+    )
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    batches = summary.get("batches", [summary])
+    for i, s in enumerate(batches):
+        if len(batches) > 1:
+            print(f"batch {i}:")
+        print(f"format:    {s['format']} (plugin {s['plugin']})")
+        for part, axes in (("X", "channels, frames, height, width"), ("y", "features, frames, height, width")):
+            d = s[part]
+            print(f"{part}:         " + (f"{tuple(d['shape'])} {d['dtype']}  ({axes})" if d else "none"))
+        print(f"frames:    {s['frames']} ({s['frame_axis']})")
+        print(f"channels:  {', '.join(repr(c) for c in s['channels']) or '-'}")
+        derived = " (derived from labels)" if s.get("cells_derived") else ""
+        print(f"cells:     {s['cells']}{derived}")
+        print(f"divisions: {s['divisions']}")
+        print(f"spots:     {s['spots']}")
+        print(f"cell types: {s['cell_types']}")
+    return 0
+
+
+def _cmd_formats(args: argparse.Namespace) -> int:
+    from .api import formats
+    from .registry import get_registry
+
+    rows = formats()
+    registry = get_registry()
+    failed = [{"plugin": f.name, "distribution": f.distribution, "error": f.error} for f in registry.failures]
+    if args.json:
+        print(json.dumps({"formats": rows, "failed_plugins": failed, "blocked_plugins": registry.blocked}, indent=2))
+        return 0
+    print(f"{'format':<22} {'r/w':<4} {'plugin':<16} {'distribution':<24} extensions")
+    for r in rows:
+        rw = ("r" if r["reads"] else "-") + ("w" if r["writes"] else "-")
+        dist = f"{r['distribution']} {r['version']}".strip()
+        print(f"{r['name']:<22} {rw:<4} {r['plugin']:<16} {dist:<24} {' '.join(r['extensions'])}")
+    for f in failed:
+        print(f"FAILED plugin {f['plugin']} ({f['distribution']}): {f['error']}")
+    for name in registry.blocked:
+        print(f"blocked plugin {name}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .api import read_all, validate
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        projects = read_all(
+            args.src,
+            args.labels,
+            axes=args.axes,
+            format=args.from_format,
+            limits=args.limits,
+            options=_read_options(args),
+        )
+    problems = [p for project in projects for p in validate(project)]
+    for p in problems:
+        print(f"{args.src}: {p}")
+    if not problems:
+        print(f"{args.src}: no problems found")
+    return 1 if problems else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``dlformats`` command."""
+    parser = argparse.ArgumentParser(
+        prog="dlformats",
+        description="Convert microscopy images, labels and lineages to and from DeepCell Label projects.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def reading(p: argparse.ArgumentParser) -> None:
+        p.add_argument("src", help="file or http(s):// URL to read")
+        p.add_argument("--labels", help="separate labels file (TIFF, label zip, trk, npy...)")
+        p.add_argument("--axes", help="axis order of the image, letters TZBCSYX (e.g. CZYX, YXC)")
+        p.add_argument("--labels-axes", help="axis order of the labels")
+        p.add_argument("--from", dest="from_format", help="read with this format (see 'dlformats formats')")
+        p.add_argument("--select", action="append", metavar="AXIS=INDEX", help="keep one plane of an axis (e.g. Z=0)")
+        p.add_argument(
+            "--option", action="append", metavar="KEY=VALUE", help="format-specific read option (e.g. series=1)"
+        )
+        p.add_argument(
+            "--limit", action="append", default=[], metavar="NAME=VALUE", help="raise or lower a resource limit"
+        )
+
+    p = sub.add_parser("convert", help="convert SRC to DST (.zip = DeepCell Label project zip)")
+    reading(p)
+    p.add_argument("dst", help="output file; the format comes from --to or its extension")
+    p.add_argument("--to", dest="to_format", help="write with this format")
+    p.add_argument("--write-option", action="append", metavar="KEY=VALUE", help="format-specific write option")
+    p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("info", help="describe what SRC is and holds")
+    reading(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("formats", help="list every format and plugin")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_formats)
+
+    p = sub.add_parser("validate", help="report every problem in SRC; exit 1 if any")
+    reading(p)
+    p.set_defaults(func=_cmd_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return its exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.func
+    try:
+        if hasattr(args, "limit"):
+            args.limits = Limits.parse(args.limit)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _show_warning  # type: ignore[assignment]
+            return run(args)
+    except DLFormatsError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"dlformats: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dlformats: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - a bug: say so in one line; --debug shows where
+        if args.debug:
+            traceback.print_exc()
+        print(f"dlformats: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        return 3
+
+
+def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    print(f"dlformats: warning: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

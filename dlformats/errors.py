@@ -1,0 +1,244 @@
+"""Typed errors raised by dlformats and its plugins.
+
+Every error a user can meet derives from :class:`DLFormatsError`.  Errors carry
+their facts as fields (``path``, ``member``, ``format``, ``hint`` ...), so callers
+never need to match message text.  ``str(error)`` renders one line naming the
+file, the archive member where there is one, the problem and, when known, what
+to do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class DLFormatsError(Exception):
+    """Base class of every error dlformats raises on purpose.
+
+    Attributes:
+        reason: what is wrong, in one sentence.
+        path: the file (or source name) the error is about, if any.
+        member: the archive member (zip or tar) the error is about, if any.
+        format: the name of the format whose reader or writer raised it, if known.
+        hint: what the user can do about it, if known.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        path: str | None = None,
+        member: str | None = None,
+        format: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.path = None if path is None else str(path)
+        self.member = member
+        self.format = format
+        self.hint = hint
+        super().__init__(reason)
+
+    def where(self) -> str:
+        """Return ``path[:member]``, or an empty string when neither is known."""
+        if self.path and self.member:
+            return f"{self.path}: {self.member}"
+        return self.path or self.member or ""
+
+    def __str__(self) -> str:
+        text = self.reason
+        where = self.where()
+        if where:
+            text = f"{where}: {text}"
+        if self.hint:
+            text = f"{text} ({self.hint})"
+        return text
+
+    def located(self, path: str | None = None, member: str | None = None) -> DLFormatsError:
+        """Fill in ``path`` and ``member`` where they are still unknown; return self."""
+        if self.path is None and path is not None:
+            self.path = str(path)
+        if self.member is None and member is not None:
+            self.member = member
+        return self
+
+
+class CorruptFileError(DLFormatsError):
+    """The file is damaged or is not what its format requires."""
+
+
+class UnsupportedFeatureError(DLFormatsError):
+    """The file is valid but uses a feature dlformats does not handle."""
+
+
+class LimitExceededError(DLFormatsError):
+    """A declared or actual size is over a :class:`dlformats.Limits` bound.
+
+    Attributes:
+        limit: the name of the ``Limits`` field that was exceeded.
+        allowed: the bound.
+        found: the size that was declared or met.
+    """
+
+    def __init__(self, reason: str, *, limit: str, allowed: int, found: int, **kw: object) -> None:
+        self.limit = limit
+        self.allowed = allowed
+        self.found = found
+        kw.setdefault("hint", f"raise it with --limit {limit}=N or Limits({limit}=N) if you trust the file")
+        super().__init__(f"{reason}: {found:,} > {limit} {allowed:,}", **kw)  # type: ignore[arg-type]
+
+
+class UnsafeArchiveError(DLFormatsError):
+    """An archive member is unsafe: a link, a device, a path escaping the archive, a duplicate..."""
+
+
+class InconsistentDataError(DLFormatsError):
+    """The parts of a project contradict each other so that the data is unusable.
+
+    Attributes:
+        problems: every problem found (see :meth:`dlformats.Project.validate`).
+    """
+
+    def __init__(self, reason: str, *, problems: Sequence[object] = (), **kw: object) -> None:
+        self.problems = list(problems)
+        super().__init__(reason, **kw)  # type: ignore[arg-type]
+
+
+class AmbiguousInputError(DLFormatsError):
+    """The file can be read in several ways; an option must choose one.
+
+    Attributes:
+        option: the read option that resolves it (e.g. ``"series"``, ``"axes"``).
+        choices: the accepted values, when they can be listed.
+    """
+
+    def __init__(self, reason: str, *, option: str, choices: Sequence[object] = (), **kw: object) -> None:
+        self.option = option
+        self.choices = list(choices)
+        super().__init__(reason, **kw)  # type: ignore[arg-type]
+
+
+class InvalidOptionError(DLFormatsError):
+    """An option given by the caller (``axes=``, ``format=``, a limit...) is not valid."""
+
+
+class NotMyFormat(DLFormatsError):  # noqa: N818 - a signal, named for what it says
+    """Raised by a reader to decline a file that is not its format.
+
+    The registry then lets the next candidate try.  A reader that finds a file of
+    its own format broken must raise another :class:`DLFormatsError` instead.
+    """
+
+
+@dataclass
+class Candidate:
+    """One format considered for a file, and why it was or was not used."""
+
+    format: str
+    plugin: str
+    reason: str
+
+
+class NoReaderError(DLFormatsError):
+    """No format could read the file.
+
+    Attributes:
+        detected: what the leading bytes say the file is (e.g. ``"zip archive"``).
+        candidates: every format considered, with why it declined.
+        failed_plugins: plugins that failed to load, ``{name: error text}``.
+        install: packages that may add a reader.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        detected: str = "",
+        candidates: Sequence[Candidate] = (),
+        failed_plugins: dict[str, str] | None = None,
+        install: Sequence[str] = (),
+        **kw: object,
+    ) -> None:
+        self.detected = detected
+        self.candidates = list(candidates)
+        self.failed_plugins = dict(failed_plugins or {})
+        self.install = list(install)
+        super().__init__(reason, **kw)  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        parts = [super().__str__()]
+        if self.detected:
+            parts.append(f"detected: {self.detected}")
+        if self.candidates:
+            parts.append("candidates: " + "; ".join(f"{c.format} ({c.plugin}): {c.reason}" for c in self.candidates))
+        else:
+            parts.append("no format claims this file's content or extension")
+        if self.failed_plugins:
+            parts.append(
+                "plugins that failed to load: "
+                + "; ".join(f"{name}: {err}" for name, err in sorted(self.failed_plugins.items()))
+            )
+        if self.install:
+            parts.append("to install: " + ", ".join(self.install))
+        return " | ".join(parts)
+
+
+class NoWriterError(DLFormatsError):
+    """No format can write to the requested target."""
+
+
+class ReaderCrashedError(DLFormatsError):
+    """A reader or writer raised an unexpected exception (a bug in that plugin).
+
+    The original exception is chained as ``__cause__``.
+    """
+
+
+@dataclass
+class PluginFailure:
+    """A plugin that could not be loaded or whose declarations are invalid."""
+
+    name: str
+    distribution: str
+    error: str
+
+
+class PluginError(DLFormatsError):
+    """Plugins contradict each other, e.g. two declare the same format name.
+
+    Attributes:
+        plugins: the plugin (entry point) names involved.
+        distributions: the distributions they come from.
+    """
+
+    def __init__(
+        self, reason: str, *, plugins: Sequence[str] = (), distributions: Sequence[str] = (), **kw: object
+    ) -> None:
+        self.plugins = list(plugins)
+        self.distributions = list(distributions)
+        super().__init__(reason, **kw)  # type: ignore[arg-type]
+
+
+__all__ = [
+    "AmbiguousInputError",
+    "Candidate",
+    "CorruptFileError",
+    "DLFormatsError",
+    "DLFormatsWarning",
+    "InconsistentDataError",
+    "InvalidOptionError",
+    "LimitExceededError",
+    "NoReaderError",
+    "NoWriterError",
+    "NotMyFormat",
+    "PluginError",
+    "PluginFailure",
+    "ReaderCrashedError",
+    "UnsafeArchiveError",
+    "UnsupportedFeatureError",
+]
+
+
+class DLFormatsWarning(UserWarning):
+    """Something suspicious but usable was found (e.g. divisions.json and lineage.json disagree)."""

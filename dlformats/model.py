@@ -1,0 +1,487 @@
+"""The canonical in-memory project every reader produces and every writer consumes.
+
+Axis conventions (DeepCell Label's):
+
+* ``X``, the image: ``(channels, frames, height, width)``, original dtype, never rescaled.
+* ``y``, the labels: ``(features, frames, height, width)``, int32.  A pixel value
+  encodes one or more cells through :attr:`Project.cells`.
+* "frames" is DeepCell Label's single axis for time, z or batch;
+  :attr:`Project.frame_axis` records which (``"T"``, ``"Z"`` or ``"B"``).
+* Spot coordinates are in pixels: ``x`` along width, ``y`` along height.
+
+Arrays may be lazy: anything with ``shape``, ``dtype`` and ``__getitem__``
+(a numpy memmap, a zarr array, :class:`dlformats.arrays.LazyArray`...).  Writers
+pull them one ``[channel, frame]`` plane at a time.
+
+This module imports numpy only inside the functions that need it, so that
+``import dlformats`` stays light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+
+PARTS = ("X", "y", "cells", "divisions", "spots", "channels", "features", "cell_types", "embeddings")
+"""Names of the parts of a project, as used in :attr:`FormatSpec.reads` and provenance."""
+
+
+@runtime_checkable
+class ArrayLike(Protocol):
+    """What dlformats needs of an array: a shape, a dtype and numpy-style slicing."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def dtype(self) -> Any: ...
+
+    def __getitem__(self, key: Any) -> Any: ...
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    """One entry of ``cells.json``: pixel ``value`` of feature ``c`` encodes ``cell`` in frame ``t``."""
+
+    value: int
+    cell: int
+    t: int
+    c: int = 0
+
+
+@dataclass
+class Division:
+    """Cell ``parent`` divides into ``daughters``; ``t`` is the first frame of the daughters."""
+
+    parent: int
+    daughters: list[int]
+    t: int
+
+
+@dataclass
+class CellType:
+    """A named group of cells of one feature, shown with ``color`` (``#rrggbb``)."""
+
+    id: int
+    name: str
+    color: str = "#000000"
+    feature: int = 0
+    cells: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Spots:
+    """Spot coordinates (pixels; ``x`` along width, ``y`` along height) and further columns.
+
+    ``columns`` holds every column after ``x`` and ``y`` in file order, by header
+    name.  In DeepCell Label these are cell assignments, one per feature (integers,
+    ``None`` for an empty field); other columns are kept as they are (numbers or text).
+    """
+
+    x: list[float] = field(default_factory=list)
+    y: list[float] = field(default_factory=list)
+    columns: dict[str, list[Any]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+@dataclass
+class Provenance:
+    """Which format, plugin (and its version) and source produced a part of a project."""
+
+    format: str
+    plugin: str
+    version: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found by :meth:`Project.validate`.
+
+    ``severity`` is ``"error"`` when the data is unusable as it stands (readers
+    raise on these), ``"warning"`` when it is usable but suspicious.
+    """
+
+    part: str
+    message: str
+    severity: Literal["error", "warning"] = "error"
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.part}: {self.message}"
+
+
+@dataclass(eq=False)
+class Project:
+    """A DeepCell Label project: image, labels, cells, divisions, spots and their names.
+
+    Attributes:
+        X: image, ``(channels, frames, height, width)``, original dtype; may be lazy.
+        y: labels, ``(features, frames, height, width)``, int32; may be lazy; ``None``
+            when the source has no labels (writers then write zeros).
+        cells: ``cells.json`` entries; ``None`` when the source says nothing about
+            cells (writers then derive one cell per non-zero value, per frame and feature).
+        divisions: cell divisions.
+        spots: spot table, or ``None``.
+        channels: names of the image channels (``""`` where unnamed), or empty.
+        features: names of the label features, or empty.
+        cell_types: cell types.
+        embeddings: row ``i`` is the embedding of cell ``i`` (``None`` where absent), or ``None``.
+        frame_axis: what the frames axis is: ``"T"`` (time), ``"Z"`` (depth) or ``"B"`` (batch).
+        provenance: for each part name (see :data:`PARTS`), what produced it.
+        metadata: anything else a reader wants to pass on (JSON-able values).
+    """
+
+    X: Any = None
+    y: Any = None
+    cells: list[Cell] | None = None
+    divisions: list[Division] = field(default_factory=list)
+    spots: Spots | None = None
+    channels: list[str] = field(default_factory=list)
+    features: list[str] = field(default_factory=list)
+    cell_types: list[CellType] = field(default_factory=list)
+    embeddings: list[Any] | None = None
+    frame_axis: Literal["T", "Z", "B"] = "T"
+    provenance: dict[str, Provenance] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    # ---------------------------------------------------------------- shape
+    @property
+    def num_channels(self) -> int:
+        """Number of image channels (0 without an image)."""
+        return int(self.X.shape[0]) if self.X is not None else 0
+
+    @property
+    def num_features(self) -> int:
+        """Number of label features (1 when there are no labels: writers write one of zeros)."""
+        return int(self.y.shape[0]) if self.y is not None else 1
+
+    @property
+    def num_frames(self) -> int:
+        """Number of frames (time points, z-slices or batches)."""
+        ref = self.X if self.X is not None else self.y
+        return int(ref.shape[1]) if ref is not None else 0
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        """``(height, width)`` in pixels."""
+        ref = self.X if self.X is not None else self.y
+        if ref is None:
+            return (0, 0)
+        return (int(ref.shape[2]), int(ref.shape[3]))
+
+    def image_frame(self, c: int, t: int) -> np.ndarray:
+        """Return the ``(height, width)`` plane of image channel ``c`` at frame ``t`` as numpy."""
+        import numpy as np
+
+        return np.asarray(self.X[c, t])
+
+    def label_frame(self, c: int, t: int) -> np.ndarray:
+        """Return the ``(height, width)`` int32 plane of label feature ``c`` at frame ``t``.
+
+        Zeros when the project has no labels.
+        """
+        import numpy as np
+
+        if self.y is None:
+            return np.zeros(self.frame_shape, np.int32)
+        return np.asarray(self.y[c, t]).astype(np.int32, copy=False)
+
+    def cells_or_derived(self) -> list[Cell]:
+        """Return :attr:`cells`, or derive them from the labels (value = cell) when ``None``.
+
+        Deriving reads every label plane once.
+        """
+        if self.cells is not None:
+            return self.cells
+        return derive_cells(self)
+
+    # ------------------------------------------------------------ validation
+    def validate(self, *, pixels: bool = False) -> list[Problem]:
+        """Return every problem found in the project (an empty list when it is sound).
+
+        Checks shapes and dtypes of ``X`` and ``y``, that they agree, the lengths of
+        channel and feature names, cells (frames and features in range, duplicates),
+        divisions (named cells exist, frames in range, a cell is not its own
+        daughter), cell types and embeddings.  With ``pixels=True`` it also reads
+        every label plane once and reports cells whose value is absent from their
+        frame and values present in a frame but used by no cell.
+        """
+        problems: list[Problem] = []
+        add = problems.append
+        for name, arr, axes in (("X", self.X, "channels"), ("y", self.y, "features")):
+            if arr is None:
+                continue
+            shape = tuple(arr.shape)
+            if len(shape) != 4:
+                add(Problem(name, f"must have 4 dimensions ({axes}, frames, height, width), has shape {shape}"))
+            elif 0 in shape:
+                add(Problem(name, f"has an empty axis: shape {shape}"))
+        if self.X is None and self.y is None:
+            add(Problem("X", "the project has neither an image nor labels"))
+        if self.y is not None and len(self.y.shape) == 4:
+            kind = getattr(self.y.dtype, "kind", "?")
+            if kind not in "iub":
+                add(Problem("y", f"labels must be integers, found dtype {self.y.dtype}"))
+        if (
+            self.X is not None
+            and self.y is not None
+            and len(self.X.shape) == 4
+            and len(self.y.shape) == 4
+            and tuple(self.X.shape[1:]) != tuple(self.y.shape[1:])
+        ):
+            add(
+                Problem(
+                    "y",
+                    f"labels (features, frames, height, width) {tuple(self.y.shape)} disagree with "
+                    f"image (channels, frames, height, width) {tuple(self.X.shape)} in frames or size",
+                )
+            )
+        if any(p.severity == "error" for p in problems):
+            return problems  # further checks assume sound shapes
+
+        if self.channels and len(self.channels) != self.num_channels:
+            add(Problem("channels", f"{len(self.channels)} names for {self.num_channels} channels"))
+        if self.features and self.y is not None and len(self.features) != self.num_features:
+            add(Problem("features", f"{len(self.features)} names for {self.num_features} features"))
+        if self.frame_axis not in ("T", "Z", "B"):
+            add(Problem("frame_axis", f"must be T, Z or B, not {self.frame_axis!r}"))
+
+        frames, features = self.num_frames, self.num_features
+        known: set[int] = set()
+        if self.cells is not None:
+            seen: set[Cell] = set()
+            for cell in self.cells:
+                if not 0 <= cell.t < frames:
+                    add(Problem("cells", f"{_cell_text(cell)}: frame {cell.t} out of range 0..{frames - 1}"))
+                if not 0 <= cell.c < features:
+                    add(Problem("cells", f"{_cell_text(cell)}: feature {cell.c} out of range 0..{features - 1}"))
+                if cell.value <= 0 or cell.cell <= 0:
+                    add(Problem("cells", f"{_cell_text(cell)}: value and cell must be positive"))
+                if cell in seen:
+                    add(Problem("cells", f"{_cell_text(cell)} is listed more than once", "warning"))
+                seen.add(cell)
+                known.add(cell.cell)
+
+        daughters_seen: dict[int, int] = {}
+        for d in self.divisions:
+            text = f"division of {d.parent} into {d.daughters} at frame {d.t}"
+            if not 0 <= d.t < frames:
+                add(Problem("divisions", f"{text}: frame out of range 0..{frames - 1}"))
+            if d.parent in d.daughters:
+                add(Problem("divisions", f"{text}: a cell cannot be its own daughter"))
+            if len(set(d.daughters)) != len(d.daughters):
+                add(Problem("divisions", f"{text}: a daughter is listed twice", "warning"))
+            if self.cells is not None:
+                missing = [c for c in [d.parent, *d.daughters] if c not in known]
+                if missing:
+                    add(Problem("divisions", f"{text}: names cells absent from cells: {missing}", "warning"))
+            for daughter in d.daughters:
+                if daughter in daughters_seen and daughters_seen[daughter] != d.parent:
+                    add(
+                        Problem(
+                            "divisions",
+                            f"cell {daughter} is a daughter of both {daughters_seen[daughter]} and {d.parent}",
+                            "warning",
+                        )
+                    )
+                daughters_seen[daughter] = d.parent
+
+        for ct in self.cell_types:
+            if not 0 <= ct.feature < features:
+                add(Problem("cell_types", f"cell type {ct.id} {ct.name!r}: feature {ct.feature} out of range"))
+        if self.spots is not None:
+            n = len(self.spots.x)
+            if len(self.spots.y) != n or any(len(v) != n for v in self.spots.columns.values()):
+                add(Problem("spots", "columns have different lengths"))
+
+        if pixels and self.y is not None and self.cells is not None:
+            problems.extend(_pixel_problems(self))
+        return problems
+
+    def check(self, *, path: str | None = None, pixels: bool = False) -> list[Problem]:
+        """Validate; raise :class:`InconsistentDataError` listing the errors, else return the warnings."""
+        from .errors import InconsistentDataError
+
+        problems = self.validate(pixels=pixels)
+        errors = [p for p in problems if p.severity == "error"]
+        if errors:
+            raise InconsistentDataError(
+                "unusable project: "
+                + "; ".join(f"{p.part}: {p.message}" for p in errors[:5])
+                + (f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""),
+                problems=problems,
+                path=path,
+            )
+        return problems
+
+    def summary(self) -> dict[str, Any]:
+        """Return a JSON-able description: shapes, dtypes, names and counts."""
+
+        def describe(arr: Any) -> dict[str, Any] | None:
+            if arr is None:
+                return None
+            import numpy as np
+
+            return {"shape": [int(s) for s in arr.shape], "dtype": str(np.dtype(arr.dtype))}
+
+        return {
+            "X": describe(self.X),
+            "y": describe(self.y),
+            "channels": list(self.channels),
+            "features": list(self.features),
+            "frames": self.num_frames,
+            "frame_axis": self.frame_axis,
+            "height": self.frame_shape[0],
+            "width": self.frame_shape[1],
+            "cells": len(self.cells) if self.cells is not None else None,
+            "divisions": len(self.divisions),
+            "spots": len(self.spots) if self.spots is not None else 0,
+            "cell_types": len(self.cell_types),
+            "embeddings": len(self.embeddings) if self.embeddings is not None else 0,
+            "provenance": {k: vars(v) for k, v in self.provenance.items()},
+        }
+
+
+def _cell_text(cell: Cell) -> str:
+    return f"cell {cell.cell} (value {cell.value}, t {cell.t}, c {cell.c})"
+
+
+def _pixel_problems(project: Project) -> Iterator[Problem]:
+    import numpy as np
+
+    by_frame: dict[tuple[int, int], set[int]] = {}
+    for cell in project.cells or ():
+        by_frame.setdefault((cell.c, cell.t), set()).add(cell.value)
+    for c in range(project.num_features):
+        for t in range(project.num_frames):
+            present = set(np.unique(project.label_frame(c, t)).tolist()) - {0}
+            listed = by_frame.get((c, t), set())
+            absent = sorted(listed - present)
+            if absent:
+                yield Problem("cells", f"feature {c} frame {t}: values {absent[:20]} listed but absent", "warning")
+            unused = sorted(present - listed)
+            if unused:
+                yield Problem("y", f"feature {c} frame {t}: values {unused[:20]} used by no cell", "warning")
+
+
+def derive_cells(project: Project) -> list[Cell]:
+    """One cell per non-zero label value per frame and feature, with cell = value.
+
+    This is what DeepCell Label does for labels that come without ``cells.json``.
+    Reads every label plane once.
+    """
+    import numpy as np
+
+    cells: list[Cell] = []
+    if project.y is None:
+        return cells
+    for c in range(project.num_features):
+        for t in range(project.num_frames):
+            values = np.unique(project.label_frame(c, t))
+            cells.extend(Cell(int(v), int(v), t, c) for v in values.tolist() if v > 0)
+    return cells
+
+
+# --------------------------------------------------------------- export rule
+@dataclass
+class ExportPlan:
+    """How to re-encode each label plane under DeepCell Label's export rule.
+
+    Built by :func:`plan_export` from the cells alone; apply it plane by plane
+    with :meth:`apply`.  ``cells`` is the rewritten ``cells.json``.
+    """
+
+    cells: list[Cell]
+    tables: dict[tuple[int, int], tuple[Any, Any]]  # (c, t) -> (sorted old values, new values)
+
+    def apply(self, plane: np.ndarray, c: int, t: int) -> np.ndarray:
+        """Re-encode the label plane of feature ``c`` at frame ``t`` (one pass, a lookup table)."""
+        import numpy as np
+
+        plane = np.asarray(plane)
+        old, new = self.tables.get((c, t), (None, None))
+        if old is None or len(old) == 0:
+            return np.zeros(plane.shape, np.int32)
+        top = int(old[-1])
+        if top < (1 << 24):
+            # Dense table: values above the largest listed value (and negatives, seen as
+            # huge unsigned numbers) land on the last slot, which maps to 0.
+            lut = np.zeros(top + 2, np.int32)
+            lut[old] = new
+            index = plane.astype(np.int32, copy=False).view(np.uint32)
+            return lut[np.minimum(index, top + 1)]
+        pos = np.searchsorted(old, plane)
+        pos = np.minimum(pos, len(old) - 1)
+        hit = old[pos] == plane
+        return np.where(hit, new[pos], 0).astype(np.int32)
+
+
+def plan_export(cells: Iterable[Cell]) -> ExportPlan:
+    """Plan DeepCell Label's export rule for ``y``, per frame and per feature.
+
+    A value used by no cell becomes 0; a value used by exactly one cell becomes
+    that cell; a value used by several cells becomes a new value strictly greater
+    than every cell of the project (numbered in order of value).  Order of the
+    input does not matter; duplicate entries count once.
+    """
+    import numpy as np
+
+    groups: dict[tuple[int, int], dict[int, set[int]]] = {}
+    top_cell = 0
+    for cell in cells:
+        if cell.value <= 0:
+            continue
+        groups.setdefault((cell.c, cell.t), {}).setdefault(cell.value, set()).add(cell.cell)
+        top_cell = max(top_cell, cell.cell)
+    out: list[Cell] = []
+    tables: dict[tuple[int, int], tuple[Any, Any]] = {}
+    for (c, t), by_value in sorted(groups.items()):
+        next_value = top_cell + 1
+        old = np.array(sorted(by_value), dtype=np.int64)
+        new = np.empty(len(old), dtype=np.int32)
+        for i, value in enumerate(old.tolist()):
+            members = sorted(by_value[value])
+            if len(members) == 1:
+                new[i] = members[0]
+            else:
+                new[i] = next_value
+                next_value += 1
+            out.extend(Cell(int(new[i]), m, t, c) for m in members)
+        tables[(c, t)] = (old, new)
+    out.sort(key=lambda k: (k.t, k.c, k.value, k.cell))
+    return ExportPlan(out, tables)
+
+
+def apply_export_rule(y: Any, cells: Sequence[Cell]) -> tuple[np.ndarray, list[Cell]]:
+    """Return ``(y', cells')``: ``y`` (features, frames, height, width) re-encoded by the export rule."""
+    import numpy as np
+
+    plan = plan_export(cells)
+    out = np.empty(tuple(y.shape), np.int32)
+    for c in range(y.shape[0]):
+        for t in range(y.shape[1]):
+            out[c, t] = plan.apply(np.asarray(y[c, t]), c, t)
+    return out, plan.cells
+
+
+__all__ = [
+    "PARTS",
+    "ArrayLike",
+    "Cell",
+    "CellType",
+    "Division",
+    "ExportPlan",
+    "Problem",
+    "Project",
+    "Provenance",
+    "Spots",
+    "apply_export_rule",
+    "derive_cells",
+    "plan_export",
+]

@@ -1,0 +1,432 @@
+"""Codecs for the small parts of a project: cells, divisions, lineages, spots, cell types, embeddings, channels.
+
+Shared by every plugin that meets these files (project zips, label zips, trk,
+export zips...).  Parsers take decoded JSON (see :func:`dlformats.jsonio.load_json`)
+or raw CSV bytes and raise :class:`~dlformats.errors.CorruptFileError` naming the
+file and member; writers return bytes ready to store.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from .errors import CorruptFileError
+from .jsonio import dump_json, int_key
+from .limits import DEFAULT_LIMITS, Limits
+from .model import Cell, CellType, Division, Problem, Spots
+
+
+def _int(value: Any, what: str, where: dict[str, Any]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise CorruptFileError(f"{what} must be an integer, found {value!r}", **where)
+    return value
+
+
+def _where(path: str | None, member: str | None) -> dict[str, Any]:
+    return {"path": path, "member": member}
+
+
+# ------------------------------------------------------------------- cells
+def cells_from_json(obj: Any, *, path: str | None = None, member: str | None = "cells.json") -> tuple[list[Cell], bool]:
+    """Parse ``cells.json``; return ``(cells, has_c)``.
+
+    Accepts the list form ``[{"value", "cell", "t"[, "c"]}]`` and the older dict form
+    ``{feature: {label: {"label": l, "frames": [t, ...]}}}`` (value = cell = label).
+    ``has_c`` is False when list entries lack ``"c"`` (they get ``c = 0``; a caller
+    with pixels may assign the right feature, see :func:`assign_features`).
+    """
+    where = _where(path, member)
+    cells: list[Cell] = []
+    if isinstance(obj, list):
+        has_c = True
+        for i, entry in enumerate(obj):
+            if not isinstance(entry, dict):
+                raise CorruptFileError(f"entry {i} is not an object", **where)
+            try:
+                value, cell, t = entry["value"], entry["cell"], entry["t"]
+            except KeyError as exc:
+                raise CorruptFileError(f"entry {i} lacks {exc.args[0]!r}", **where) from None
+            if "c" not in entry:
+                has_c = False
+            cells.append(
+                Cell(
+                    _int(value, f"entry {i} value", where),
+                    _int(cell, f"entry {i} cell", where),
+                    _int(t, f"entry {i} t", where),
+                    _int(entry.get("c", 0), f"entry {i} c", where),
+                )
+            )
+        return cells, has_c
+    if isinstance(obj, dict):
+        for fkey, labels in obj.items():
+            feature = int_key(fkey, what="feature key", **where)
+            if not isinstance(labels, dict):
+                raise CorruptFileError(f"feature {fkey}: expected an object of labels", **where)
+            for lkey, info in labels.items():
+                label = int_key(lkey, what="label key", **where)
+                frames = info.get("frames", []) if isinstance(info, dict) else None
+                if not isinstance(frames, list):
+                    raise CorruptFileError(f"label {lkey}: 'frames' must be a list", **where)
+                for t in frames:
+                    cells.append(Cell(label, label, _int(t, f"label {lkey} frame", where), feature))
+        return cells, True
+    raise CorruptFileError("expected a list of cells", **where)
+
+
+def cells_to_json(cells: Iterable[Cell]) -> bytes:
+    """Serialise cells as ``[{"value", "cell", "t", "c"}]``, always with ``"c"``."""
+    return dump_json([{"value": c.value, "cell": c.cell, "t": c.t, "c": c.c} for c in cells])
+
+
+def assign_features(cells: list[Cell], values_in: Any) -> list[Cell]:
+    """Give cells read without ``"c"`` the feature(s) whose labels hold their value at their frame.
+
+    ``values_in(c, t)`` returns the set of values present in feature ``c`` at frame
+    ``t``.  A cell whose value appears in several features is listed once per feature;
+    one whose value appears nowhere keeps ``c = 0``.  ``values_in`` is called lazily,
+    once per (feature, frame) needed, and must accept every feature index from 0
+    upward until it returns ``None``.
+    """
+    cache: dict[tuple[int, int], set[int] | None] = {}
+
+    def present(c: int, t: int) -> set[int] | None:
+        if (c, t) not in cache:
+            cache[(c, t)] = values_in(c, t)
+        return cache[(c, t)]
+
+    out: list[Cell] = []
+    for cell in cells:
+        hits = []
+        c = 0
+        while (values := present(c, cell.t)) is not None:
+            if cell.value in values:
+                hits.append(c)
+            c += 1
+        out.extend(Cell(cell.value, cell.cell, cell.t, f) for f in hits) if hits else out.append(cell)
+    return out
+
+
+# --------------------------------------------------------------- divisions
+def divisions_from_json(obj: Any, *, path: str | None = None, member: str | None = "divisions.json") -> list[Division]:
+    """Parse ``divisions.json``: ``[{"parent": p, "daughters": [d, ...], "t": t}]``."""
+    where = _where(path, member)
+    if not isinstance(obj, list):
+        raise CorruptFileError("expected a list of divisions", **where)
+    out = []
+    for i, entry in enumerate(obj):
+        if not isinstance(entry, dict) or not isinstance(entry.get("daughters"), list):
+            raise CorruptFileError(f"division {i} needs 'parent', 'daughters' (a list) and 't'", **where)
+        try:
+            out.append(
+                Division(
+                    _int(entry["parent"], f"division {i} parent", where),
+                    [_int(d, f"division {i} daughter", where) for d in entry["daughters"]],
+                    _int(entry["t"], f"division {i} t", where),
+                )
+            )
+        except KeyError as exc:
+            raise CorruptFileError(f"division {i} lacks {exc.args[0]!r}", **where) from None
+    return out
+
+
+def divisions_to_json(divisions: Iterable[Division]) -> bytes:
+    """Serialise divisions as ``[{"parent", "daughters", "t"}]``."""
+    return dump_json([{"parent": d.parent, "daughters": list(d.daughters), "t": d.t} for d in divisions])
+
+
+# ----------------------------------------------------------------- lineage
+def lineage_to_divisions(
+    obj: Any,
+    *,
+    path: str | None = None,
+    member: str | None = "lineage.json",
+    labels_frames: dict[int, list[int]] | None = None,
+) -> tuple[list[Division], list[Problem]]:
+    """Convert a deepcell-tracking lineage (``{"label": {...}}``) to divisions.
+
+    Each label with daughters gives one division at the daughters' first frame
+    (from their ``frames``; else ``frame_div``/``divisionFrame``; else the
+    parent's last frame + 1).  Returns the divisions and every rule of a valid
+    lineage that the file breaks (keys are labels, parent and daughters point at
+    each other, a daughter starts right after its parent ends, and, when
+    ``labels_frames`` gives the frames where each label occurs, that every label has
+    an entry and ``frames`` equals them).  Malformed structure raises ``CorruptFileError``.
+    """
+    where = _where(path, member)
+    if not isinstance(obj, dict):
+        raise CorruptFileError("lineage must be an object keyed by label", **where)
+    tracks: dict[int, dict[str, Any]] = {}
+    for key, entry in obj.items():
+        label = int_key(key, what="lineage key", **where)
+        if not isinstance(entry, dict):
+            raise CorruptFileError(f"label {key}: entry must be an object", **where)
+        frames = entry.get("frames", [])
+        daughters = entry.get("daughters", []) or []
+        if not isinstance(frames, list) or not isinstance(daughters, list):
+            raise CorruptFileError(f"label {key}: 'frames' and 'daughters' must be lists", **where)
+        parent = entry.get("parent")
+        tracks[label] = {
+            "label": _int(entry.get("label", label), f"label {key} label", where),
+            "frames": sorted(_int(f, f"label {key} frame", where) for f in frames),
+            "daughters": [_int(d, f"label {key} daughter", where) for d in daughters],
+            "parent": None if parent is None else _int(parent, f"label {key} parent", where),
+            "frame_div": entry.get("frame_div", entry.get("divisionFrame")),
+        }
+    problems: list[Problem] = []
+
+    def bad(msg: str) -> None:
+        problems.append(Problem("divisions", msg))
+
+    divisions = []
+    for label, tr in sorted(tracks.items()):
+        if tr["label"] != label:
+            bad(f"key {label} holds label {tr['label']}")
+        parent = tr["parent"]
+        if parent is not None:
+            if parent not in tracks:
+                bad(f"label {label}: parent {parent} has no entry")
+            elif label not in tracks[parent]["daughters"]:
+                bad(f"label {label}: parent {parent} does not list it as a daughter")
+        if not tr["daughters"]:
+            continue
+        starts = []
+        for d in tr["daughters"]:
+            if d not in tracks:
+                bad(f"label {label}: daughter {d} has no entry")
+                continue
+            if tracks[d]["parent"] != label:
+                bad(f"label {label}: daughter {d} names parent {tracks[d]['parent']}")
+            if tracks[d]["frames"]:
+                starts.append(tracks[d]["frames"][0])
+                if tr["frames"] and tracks[d]["frames"][0] != tr["frames"][-1] + 1:
+                    bad(
+                        f"label {label}: daughter {d} starts at frame {tracks[d]['frames'][0]}, "
+                        f"not right after the parent's last frame {tr['frames'][-1]}"
+                    )
+        if starts:
+            t = min(starts)
+        elif isinstance(tr["frame_div"], int) and not isinstance(tr["frame_div"], bool):
+            t = tr["frame_div"]
+        elif tr["frames"]:
+            t = tr["frames"][-1] + 1
+        else:
+            bad(f"label {label}: cannot tell when it divides")
+            continue
+        divisions.append(Division(label, list(tr["daughters"]), t))
+    if labels_frames is not None:
+        for label, frames in sorted(labels_frames.items()):
+            if label not in tracks:
+                bad(f"label {label} occurs in the labels but has no lineage entry")
+            elif sorted(frames) != tracks[label]["frames"]:
+                bad(f"label {label}: frames {tracks[label]['frames']} differ from where it occurs {sorted(frames)}")
+        for label in tracks:
+            if label not in labels_frames:
+                bad(f"label {label} has a lineage entry but does not occur in the labels")
+    return divisions, problems
+
+
+def divisions_to_lineage(cells: Iterable[Cell], divisions: Iterable[Division]) -> dict[str, Any]:
+    """Build a deepcell-tracking lineage from cells and divisions (keys are label strings)."""
+    frames: dict[int, set[int]] = {}
+    for cell in cells:
+        frames.setdefault(cell.cell, set()).add(cell.t)
+    parent_of: dict[int, int] = {}
+    daughters_of: dict[int, list[int]] = {}
+    div_frame: dict[int, int] = {}
+    for d in divisions:
+        daughters_of.setdefault(d.parent, []).extend(d.daughters)
+        div_frame[d.parent] = d.t
+        for x in d.daughters:
+            parent_of[x] = d.parent
+    labels = sorted(set(frames) | set(parent_of) | set(daughters_of))
+    return {
+        str(label): {
+            "label": int(label),
+            "frames": sorted(int(t) for t in frames.get(label, ())),
+            "daughters": [int(x) for x in daughters_of.get(label, [])],
+            "parent": parent_of.get(label),
+            "frame_div": div_frame.get(label),
+            "capped": label in daughters_of,
+        }
+        for label in labels
+    }
+
+
+# ------------------------------------------------------------------- spots
+def _formula_safe(text: str) -> str:
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def spots_from_csv(
+    data: bytes, *, path: str | None = None, member: str | None = "spots.csv", limits: Limits = DEFAULT_LIMITS
+) -> Spots:
+    """Parse ``spots.csv``: a header, then ``x,y[,more...]`` rows; CRLF or LF; float coordinates.
+
+    Columns after ``x`` and ``y`` are kept by header name: integers where every
+    value is an integer (cell assignments; empty fields become ``None``), floats where
+    every value is a number, else text.
+    """
+    where = _where(path, member)
+    limits.check("csv_bytes", len(data), "CSV too large", **where)
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorruptFileError(f"CSV is not UTF-8: {exc}", **where) from exc
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise CorruptFileError(f"bad CSV: {exc}", **where) from exc
+    rows = [r for r in rows if r]
+    if not rows:
+        return Spots()
+    header = [h.strip() for h in rows[0]]
+    if len(header) < 2:
+        raise CorruptFileError(f"header must start with x,y; found {header}", **where)
+    if header[0].lower() != "x" or header[1].lower() != "y":
+        raise CorruptFileError(f"header must start with x,y; found {header[:2]}", **where)
+    names = header[2:]
+    if len(set(header)) != len(header):
+        raise CorruptFileError(f"duplicate column names in header {header}", **where)
+    xs: list[float] = []
+    ys: list[float] = []
+    raw: list[list[str]] = [[] for _ in names]
+    for n, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise CorruptFileError(f"line {n} has {len(row)} fields, the header has {len(header)}", **where)
+        xs.append(_finite(row[0], n, "x", where))
+        ys.append(_finite(row[1], n, "y", where))
+        for col, value in zip(raw, row[2:]):
+            col.append(value.strip())
+    columns = {name: _column(values) for name, values in zip(names, raw)}
+    return Spots(xs, ys, columns)
+
+
+def _finite(text: str, line: int, what: str, where: dict[str, Any]) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise CorruptFileError(f"line {line}: {what} {text!r} is not a number", **where) from None
+    if not math.isfinite(value):
+        raise CorruptFileError(f"line {line}: {what} {text!r} is not finite", **where)
+    return value
+
+
+def _column(values: list[str]) -> list[Any]:
+    def is_int(v: str) -> bool:
+        s = v[1:] if v[:1] == "-" else v
+        return s.isascii() and s.isdigit()
+
+    if all(v == "" or is_int(v) for v in values):
+        return [None if v == "" else int(v) for v in values]
+    try:
+        floats = [float(v) for v in values]
+    except ValueError:
+        return values
+    if all(math.isfinite(f) for f in floats):
+        return floats
+    return values
+
+
+def spots_to_csv(spots: Spots) -> bytes:
+    """Serialise spots as CSV with a header and a trailing newline (LF).
+
+    Coordinates keep full float precision; text that could be read as a
+    spreadsheet formula is prefixed with ``'``.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    names = list(spots.columns)
+    writer.writerow(["x", "y", *(_formula_safe(n) for n in names)])
+    cols = [spots.columns[n] for n in names]
+    for i, (x, y) in enumerate(zip(spots.x, spots.y)):
+        row = [_num(x), _num(y)]
+        for col in cols:
+            v = col[i]
+            row.append("" if v is None else _num(v) if isinstance(v, (int, float)) else _formula_safe(str(v)))
+        writer.writerow(row)
+    return out.getvalue().encode("utf-8")
+
+
+def _num(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(int(v))
+    if isinstance(v, int):
+        return str(v)
+    f = float(v)
+    if not math.isfinite(f):
+        raise ValueError(f"cannot write non-finite number {v!r}")
+    return repr(f) if not f.is_integer() else str(int(f)) if abs(f) < 1e15 else repr(f)
+
+
+# ------------------------------------------------------- cell types, embeddings, channels
+def cell_types_from_json(obj: Any, *, path: str | None = None, member: str | None = "cellTypes.json") -> list[CellType]:
+    """Parse ``cellTypes.json``: ``[{"id", "name", "color", "feature", "cells"}]``."""
+    where = _where(path, member)
+    if not isinstance(obj, list):
+        raise CorruptFileError("expected a list of cell types", **where)
+    out = []
+    for i, e in enumerate(obj):
+        if not isinstance(e, dict):
+            raise CorruptFileError(f"cell type {i} is not an object", **where)
+        cells = e.get("cells", [])
+        if not isinstance(cells, list):
+            raise CorruptFileError(f"cell type {i}: 'cells' must be a list", **where)
+        out.append(
+            CellType(
+                _int(e.get("id", i + 1), f"cell type {i} id", where),
+                str(e.get("name", "")),
+                str(e.get("color", "#000000")),
+                _int(e.get("feature", 0), f"cell type {i} feature", where),
+                [_int(c, f"cell type {i} cell", where) for c in cells],
+            )
+        )
+    return out
+
+
+def cell_types_to_json(cell_types: Iterable[CellType]) -> bytes:
+    """Serialise cell types."""
+    return dump_json(
+        [
+            {"id": t.id, "name": t.name, "color": t.color, "feature": t.feature, "cells": list(t.cells)}
+            for t in cell_types
+        ]
+    )
+
+
+def embeddings_from_json(obj: Any, *, path: str | None = None, member: str | None = "embeddings.json") -> list[Any]:
+    """Parse ``embeddings.json``: a list whose row ``i`` is cell ``i``'s vector of numbers, or ``null``."""
+    where = _where(path, member)
+    if not isinstance(obj, list):
+        raise CorruptFileError("expected a list of embeddings", **where)
+    for i, row in enumerate(obj):
+        if row is None:
+            continue
+        if not isinstance(row, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
+            raise CorruptFileError(f"embedding {i} must be a list of numbers or null", **where)
+    return obj
+
+
+def embeddings_to_json(embeddings: list[Any]) -> bytes:
+    """Serialise embeddings."""
+    return dump_json(embeddings)
+
+
+def channels_from_json(obj: Any, *, path: str | None = None, member: str | None = "channels.json") -> list[str]:
+    """Parse ``channels.json``: a list of channel names (``null`` becomes ``""``)."""
+    where = _where(path, member)
+    if not isinstance(obj, list):
+        raise CorruptFileError("expected a list of channel names", **where)
+    return ["" if n is None else str(n) for n in obj]
+
+
+def channels_to_json(names: list[str]) -> bytes:
+    """Serialise channel names."""
+    return dump_json(list(names))

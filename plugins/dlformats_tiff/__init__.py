@@ -1,0 +1,1 @@
+"""Plugin under construction."""
