@@ -1,1 +1,366 @@
-"""x"""
+"""The DeepCell Label project zip: what DeepCell Label stores, opens and exports.
+
+Members (see ``LABEL_FILE_FORMAT.md``):
+
+* ``X.ome.tiff``: the image, OME-TIFF, axes CZYX (C = channels, OME Z = frames),
+  original dtype, channel names in the OME ``Channel`` ``Name`` attributes;
+* ``y.ome.tiff``: the labels, int32 OME-TIFF, CZYX (C = features, Z = frames);
+* ``cells.json`` (value -> cell per frame ``t`` and feature ``c``), ``divisions.json``,
+  ``spots.csv``, ``cellTypes.json``, ``embeddings.json``, ``channels.json``;
+* ``dlformats.json`` (written by dlformats, ignored by DeepCell Label): what the
+  frames axis is (T, Z or B), feature names and where each part came from.
+
+Reading accepts what exists in the wild: both OME axis orders (ZCYX from the
+project creator, CZYX from the exporter), members inside one folder, ``__MACOSX``
+junk, ``cells.json`` with or without ``"c"`` and in the older dict form, and a
+``lineage.json`` instead of (or beside) ``divisions.json`` (``divisions.json``
+wins; a disagreement is a warning).  TIFFs stored uncompressed in a zip on disk
+are read in place, a plane at a time.
+
+Writing applies DeepCell Label's export rule to ``y`` plane by plane with one
+lookup table per plane, streams planes into the TIFFs (so a project larger than
+memory converts) and stores the TIFFs uncompressed in the zip (their pixels are
+compressed inside the TIFF where that pays: labels with deflate by default).
+
+Write options (``--write-option key=value``): ``compression`` for y (``zlib``
+default, ``zstd``, ``none``), ``image_compression`` for X (``none`` default,
+``zlib``, ``zstd``), ``level`` (codec level).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlformats import (
+    CorruptFileError,
+    DLFormatsWarning,
+    FormatSpec,
+    InvalidOptionError,
+    NotMyFormat,
+    Project,
+    hookimpl,
+)
+from dlformats.jsonio import dump_json, load_json
+from dlformats.spec import parts
+
+if TYPE_CHECKING:
+    from dlformats.archive import SafeZip
+    from dlformats.sources import Source
+    from dlformats.spec import ReadOptions, WriteOptions
+
+FORMAT = "dcl-project-zip"
+X_NAMES = ("X.ome.tiff", "X.ome.tif")
+Y_NAMES = ("y.ome.tiff", "y.ome.tif")
+SIDECAR = "dlformats.json"
+CODECS = {"none": None, "zlib": "zlib", "deflate": "zlib", "zstd": "zstd"}
+
+
+def _sniff(source: Source) -> bool | None:
+    names = source.zip_names()
+    if names is None:
+        return False
+    lower = {n.lower() for n in names}
+    return any(n.lower() in lower for n in X_NAMES + Y_NAMES)
+
+
+# ------------------------------------------------------------------ reading
+def _open_tiff(archive: SafeZip, name: str, source: Source) -> Any:
+    """Open a TIFF member: in place when stored uncompressed in a zip on disk, else from memory."""
+    from dlformats import tiffio
+
+    where = {"name": source.name, "member": name, "limits": source.limits}
+    stored = archive.stored_range(name) if source.path is not None else None
+    if stored is not None:
+        offset, size = stored
+        return tiffio.open_tiff(str(source.path), offset=offset, size=size, **where)
+    return tiffio.open_tiff(io.BytesIO(archive.read(name)), **where)
+
+
+def _ome_channel_names(tif: Any) -> list[str]:
+    import tifffile
+
+    if not tif.is_ome or not tif.ome_metadata:
+        return []
+    try:
+        ome = tifffile.xml2dict(tif.ome_metadata)
+    except Exception:  # noqa: BLE001 - names are optional; a broken OME-XML is reported by tiffio
+        return []
+    image = ome.get("OME", {}).get("Image", {})
+    if isinstance(image, list):
+        image = image[0] if image else {}
+    channels = image.get("Pixels", {}).get("Channel", [])
+    if isinstance(channels, dict):
+        channels = [channels]
+    names = [str(ch.get("Name", "")) if isinstance(ch, dict) else "" for ch in channels]
+    return names if any(names) else []
+
+
+def _lazy(archive: SafeZip, name: str, source: Source, *, labels: bool) -> tuple[Any, str, list[str]]:
+    from dlformats import tiffio
+    from dlformats.arrays import LazyArray
+
+    tif = _open_tiff(archive, name, source)
+    series = tif.series[0]
+    # DeepCell Label keeps frames in OME Z (its client ignores T): LazyArray drops length-1 axes
+    # and refuses, naming the option, a file with both Z and T longer than one.
+    axes = tiffio.series_axes(series)
+    array = tiffio.series_array(series, name=source.name, member=name, limits=source.limits)
+    view = LazyArray(array, axes, labels=labels, path=f"{source.name}: {name}", default_frame_axis="T")
+    view._tiff = tif  # keep the file open as long as the view lives
+    return view, axes, _ome_channel_names(tif)
+
+
+def _read(source: Source, options: ReadOptions) -> Project:
+    from dlformats import parts as codecs
+
+    archive = source.zip()
+    if archive is None:
+        raise NotMyFormat("not a zip archive")
+    x_name = archive.find(*X_NAMES)
+    y_name = archive.find(*Y_NAMES)
+    if x_name is None and y_name is None:
+        raise NotMyFormat("no X.ome.tiff or y.ome.tiff member")
+    if x_name is None:
+        raise CorruptFileError("project zip has y.ome.tiff but no X.ome.tiff", path=source.name)
+
+    def member_json(name: str) -> Any:
+        found = archive.find(name)
+        if found is None:
+            return None
+        return load_json(archive.read(found), path=source.name, member=found, limits=source.limits)
+
+    X, _, ome_channels = _lazy(archive, x_name, source, labels=False)
+    y = None
+    features: list[str] = []
+    if y_name is not None:
+        y, _, features = _lazy(archive, y_name, source, labels=True)
+    sidecar = member_json(SIDECAR) or {}
+    if not isinstance(sidecar, dict):
+        raise CorruptFileError("expected an object", path=source.name, member=SIDECAR)
+    frame_axis = sidecar.get("frame_axis", "T")
+    if frame_axis not in ("T", "Z", "B"):
+        raise CorruptFileError(f"frame_axis must be T, Z or B, not {frame_axis!r}", path=source.name, member=SIDECAR)
+    if isinstance(sidecar.get("features"), list):
+        features = [str(f) for f in sidecar["features"]]
+
+    cells = None
+    cells_json = member_json("cells.json")
+    if cells_json is not None:
+        cells, has_c = codecs.cells_from_json(cells_json, path=source.name)
+        if not has_c and y is not None and y.shape[0] > 1:
+            cells = _assign_features(cells, y)
+
+    divisions = []
+    divisions_json = member_json("divisions.json")
+    if divisions_json is not None:
+        divisions = codecs.divisions_from_json(divisions_json, path=source.name)
+    lineage_json = member_json("lineage.json")
+    if lineage_json is not None:
+        from_lineage, problems = codecs.lineage_to_divisions(lineage_json, path=source.name)
+        for problem in problems:
+            warnings.warn(f"{source.name}: lineage.json: {problem.message}", DLFormatsWarning, stacklevel=2)
+        if divisions_json is None:
+            divisions = from_lineage
+        elif _division_set(from_lineage) != _division_set(divisions):
+            warnings.warn(
+                f"{source.name}: lineage.json and divisions.json disagree; using divisions.json",
+                DLFormatsWarning,
+                stacklevel=2,
+            )
+
+    spots = None
+    spots_name = archive.find("spots.csv")
+    if spots_name is not None:
+        spots = codecs.spots_from_csv(archive.read(spots_name), path=source.name, member=spots_name, limits=source.limits)
+    cell_types_json = member_json("cellTypes.json")
+    embeddings_json = member_json("embeddings.json")
+    channels_json = member_json("channels.json")
+    channels = codecs.channels_from_json(channels_json, path=source.name) if channels_json is not None else ome_channels
+    project = Project(
+        X=X,
+        y=y,
+        cells=cells,
+        divisions=divisions,
+        spots=spots,
+        channels=channels,
+        features=features,
+        cell_types=codecs.cell_types_from_json(cell_types_json, path=source.name) if cell_types_json else [],
+        embeddings=codecs.embeddings_from_json(embeddings_json, path=source.name) if embeddings_json is not None else None,
+        frame_axis=frame_axis,
+    )
+    if isinstance(sidecar.get("sources"), dict):
+        project.metadata["sources"] = sidecar["sources"]
+    return project
+
+
+def _division_set(divisions: list[Any]) -> set[tuple[int, tuple[int, ...], int]]:
+    return {(d.parent, tuple(sorted(d.daughters)), d.t) for d in divisions}
+
+
+def _assign_features(cells: list[Any], y: Any) -> list[Any]:
+    """Cells of an older zip lack ``"c"``: find the feature(s) whose labels hold each value."""
+    import numpy as np
+
+    from dlformats.parts import assign_features
+
+    def values_in(c: int, t: int) -> set[int] | None:
+        if c >= y.shape[0]:
+            return None
+        if t >= y.shape[1]:
+            return set()
+        return set(np.unique(y[c, t]).tolist())
+
+    return assign_features(cells, values_in)
+
+
+# ------------------------------------------------------------------ writing
+def _codec(options: WriteOptions, key: str, default: str) -> tuple[Any, ...] | None:
+    name = str(options.extra.get(key, default)).lower()
+    if name not in CODECS:
+        raise InvalidOptionError(f"unknown {key} {name!r}", hint="use one of " + ", ".join(CODECS))
+    codec = CODECS[name]
+    if codec is None:
+        return None
+    level = options.extra.get("level")
+    if level is None:
+        level = 1 if codec == "zstd" else 6
+    return (codec, int(level))
+
+
+def _write_ome(path: Path, planes: Any, shape: tuple[int, ...], dtype: Any, names: list[str], codec: Any) -> None:
+    import tifffile
+
+    metadata: dict[str, Any] = {"axes": "CZYX"}
+    if names:
+        metadata["Channel"] = {"Name": list(names)}
+    height, width = shape[2], shape[3]
+    # Several strips per plane let tifffile compress one plane on both cores.
+    rows = max(1, min(height, (1 << 20) // max(1, width * dtype.itemsize)))
+    with tifffile.TiffWriter(path, bigtiff=_needs_bigtiff(shape, dtype), ome=True) as tif:
+        tif.write(
+            planes,
+            shape=shape,
+            dtype=dtype,
+            photometric="minisblack",
+            metadata=metadata,
+            compression=codec,
+            rowsperstrip=rows,
+            maxworkers=2 if codec else 1,
+        )
+
+
+def _needs_bigtiff(shape: tuple[int, ...], dtype: Any) -> bool:
+    import math
+
+    return math.prod(shape) * dtype.itemsize > (1 << 32) - (1 << 25)
+
+
+def _write(project: Project, path: Path, options: WriteOptions) -> None:
+    import zipfile
+
+    import numpy as np
+
+    from dlformats import parts as codecs
+    from dlformats.model import Cell, plan_export
+
+    if project.X is None:
+        raise InvalidOptionError("a DeepCell Label project needs an image (X)", hint="read an image, or pass labels=")
+    channels, frames, height, width = (int(s) for s in project.X.shape)
+    features = project.num_features
+    total = (channels + features) * frames
+    done = 0
+    x_dtype = np.dtype(project.X.dtype).newbyteorder("=")
+
+    def x_planes() -> Any:
+        nonlocal done
+        for c in range(channels):
+            for t in range(frames):
+                yield np.ascontiguousarray(project.image_frame(c, t), dtype=x_dtype)
+                done += 1
+                options.report(done, total)
+
+    derived: list[Cell] = []
+    plan = plan_export(project.cells) if project.cells is not None else None
+
+    def y_planes() -> Any:
+        nonlocal done
+        for c in range(features):
+            for t in range(frames):
+                plane = project.label_frame(c, t)
+                if plan is not None:
+                    out = plan.apply(plane, c, t)
+                else:  # no cells.json: every positive value is its own cell
+                    out = np.where(plane > 0, plane, 0).astype(np.int32, copy=False)
+                    derived.extend(Cell(int(v), int(v), t, c) for v in np.unique(out).tolist() if v > 0)
+                yield np.ascontiguousarray(out, dtype=np.int32)
+                done += 1
+                options.report(done, total)
+
+    folder = path.parent
+    tmp_x = folder / f".{path.name}.X.ome.tiff.tmp"
+    tmp_y = folder / f".{path.name}.y.ome.tiff.tmp"
+    try:
+        _write_ome(
+            tmp_x,
+            x_planes(),
+            (channels, frames, height, width),
+            x_dtype,
+            project.channels,
+            _codec(options, "image_compression", "none"),
+        )
+        _write_ome(
+            tmp_y,
+            y_planes(),
+            (features, frames, height, width),
+            np.dtype(np.int32),
+            project.features,
+            _codec(options, "compression", "zlib"),
+        )
+        cells = plan.cells if plan is not None else derived
+        sidecar = {
+            "frame_axis": project.frame_axis,
+            "features": list(project.features),
+            "sources": {part: vars(p) for part, p in project.provenance.items()},
+        }
+        with zipfile.ZipFile(path, "w", allowZip64=True) as zf:
+            zf.write(tmp_x, "X.ome.tiff", compress_type=zipfile.ZIP_STORED)
+            zf.write(tmp_y, "y.ome.tiff", compress_type=zipfile.ZIP_STORED)
+
+            def put(name: str, data: bytes) -> None:
+                zf.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
+
+            put("cells.json", codecs.cells_to_json(cells))
+            put("divisions.json", codecs.divisions_to_json(project.divisions))
+            put("cellTypes.json", codecs.cell_types_to_json(project.cell_types))
+            if project.channels:
+                put("channels.json", codecs.channels_to_json(project.channels))
+            if project.embeddings is not None:
+                put("embeddings.json", codecs.embeddings_to_json(project.embeddings))
+            if project.spots is not None:
+                put("spots.csv", codecs.spots_to_csv(project.spots))
+            put(SIDECAR, dump_json(sidecar))
+    finally:
+        for tmp in (tmp_x, tmp_y):
+            tmp.unlink(missing_ok=True)
+
+
+@hookimpl
+def dlformats_formats() -> list[FormatSpec]:
+    """The DeepCell Label project zip."""
+    everything = parts("X", "y", "cells", "divisions", "spots", "channels", "features", "cell_types", "embeddings")
+    return [
+        FormatSpec(
+            name=FORMAT,
+            description="DeepCell Label project zip (X.ome.tiff, y.ome.tiff, cells.json, divisions.json...)",
+            extensions=(".zip",),
+            sniff=_sniff,
+            reads=everything,
+            writes=everything,
+            read=_read,
+            write=_write,
+            priority=10,
+        )
+    ]
