@@ -29,9 +29,11 @@ def _filled_parts(project: Project) -> list[str]:
     out = []
     for part in PARTS:
         value = getattr(project, part)
-        if part == "cells" and value is not None:
-            out.append(part)
-        elif value is not None and value != [] and not (part == "spots" and len(value) == 0):
+        if value is None:
+            continue
+        # Arrays must not be compared with []: numpy would compare element-wise.
+        empty = part not in ("X", "y", "cells") and len(value) == 0
+        if not empty:
             out.append(part)
     return out
 

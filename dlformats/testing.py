@@ -174,7 +174,9 @@ def check_roundtrip(
     keep = parts if parts is not None else tuple(p for p in PARTS if p in fmt.spec.writes and p in fmt.spec.reads)
     assert_projects_equal(project, back, keep)
     for part in keep:
-        if getattr(back, part) not in (None, [], {}):
+        value = getattr(back, part)
+        # ``in (None, [], {})`` would compare numpy arrays element-wise.
+        if value is not None and (part in ("X", "y") or len(value) > 0):
             assert part in back.provenance, f"no provenance recorded for {part}"
             assert back.provenance[part].format == name
     return back
