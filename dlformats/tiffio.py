@@ -1,0 +1,562 @@
+"""Safe TIFF access for readers: open a TIFF with tifffile, guarded, and read a series lazily.
+
+Used by the TIFF plugin and by any plugin holding TIFFs (the project zip holds OME-TIFFs).
+tifffile is imported inside the functions, so importing this module stays light.
+
+Guards (see ``HOSTILE_INPUT_FACTS.md``):
+
+* :func:`walk_ifds` walks the IFD chain itself before tifffile sees the file: a chain
+  that loops (tifffile only notices loops of period 100 and hangs on longer ones), an
+  IFD or a tag value past the end of the file, or more than ``limits.tiff_pages``
+  pages raise :class:`~dlformats.errors.CorruptFileError` or
+  :class:`~dlformats.errors.LimitExceededError`.  Files named by a multi-file
+  OME-TIFF are walked too, and must sit in the same folder.
+* tifffile reports many problems in its log (missing OME planes zero-filled, a broken
+  OME-XML falling back to another series...) and carries on; :func:`open_tiff` and the
+  arrays of :func:`series_array` turn every warning or error tifffile logs or warns
+  about the file into a :class:`~dlformats.errors.CorruptFileError`.
+* :func:`series_array` checks declared sizes against ``limits.array_bytes`` (one
+  plane) and ``limits.total_bytes`` (the series) before anything is allocated, and reads
+  only the pages a request needs.
+
+Axis letters: :func:`series_axes` maps tifffile's letters onto dlformats' ``TZBCSYX``:
+
+========================  =====================================================
+tifffile                  dlformats
+========================  =====================================================
+``X Y Z T C S``           the same letter
+``I`` (sequence),         a frames axis: the first of ``T``, ``Z``, ``B`` that the
+``Q`` (other)             series does not already have (``T`` for a plain stack)
+anything else (``R`` tile, ``E`` lambda, ``A`` angle, ``P`` phase, ``H`` lifetime, ...)
+                          :class:`~dlformats.errors.AmbiguousInputError` naming the
+                          ``axes`` option (tifffile drops axes of length 1, so only
+                          longer ones reach this)
+========================  =====================================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import struct
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from .errors import (
+    AmbiguousInputError,
+    CorruptFileError,
+    DLFormatsError,
+    UnsupportedFeatureError,
+)
+from .limits import Limits
+
+# TIFF field types -> bytes per value (TIFF 6, BigTIFF); unknown types are left to tifffile.
+_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
+
+GENERIC_AXES = "IQ"
+"""tifffile letters for a sequence of unknown meaning; :func:`series_axes` makes them frames."""
+
+KNOWN_AXES = "XYZTCS"
+
+
+def _where(name: str, member: str | None) -> dict[str, Any]:
+    return {"path": name, "member": member}
+
+
+# ------------------------------------------------------------------ IFD walk
+def walk_ifds(
+    fh: BinaryIO,
+    *,
+    name: str,
+    member: str | None = None,
+    limits: Limits,
+    offset: int = 0,
+    size: int | None = None,
+    pages_before: int = 0,
+) -> int:
+    """Walk the IFD chain of the TIFF at ``offset`` in ``fh``; return its number of pages.
+
+    Checks, without trusting the file: the header; every IFD and every out-of-line tag
+    value lies inside the ``size`` bytes of the TIFF (default: to the end of ``fh``);
+    no IFD is visited twice (a loop of any period); at most ``limits.tiff_pages`` pages
+    in all (``pages_before`` counts pages of other files of the same dataset).
+
+    Raises:
+        CorruptFileError: not a TIFF, a loop, an offset past the end.
+        LimitExceededError: too many pages.
+    """
+    where = _where(name, member)
+    if size is None:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell() - offset
+    fh.seek(offset)
+    header = fh.read(16)
+    if len(header) < 8 or header[:2] not in (b"II", b"MM"):
+        raise CorruptFileError("not a TIFF file (bad byte-order mark)", **where)
+    bo = "<" if header[:2] == b"II" else ">"
+    version = struct.unpack(bo + "H", header[2:4])[0]
+    if version == 42:
+        first = struct.unpack(bo + "I", header[4:8])[0]
+        count_fmt, entry_size, off_fmt, head_size = "H", 12, "I", 8
+    elif version == 43:
+        if len(header) < 16:
+            raise CorruptFileError("truncated BigTIFF header", **where)
+        bytesize, zero = struct.unpack(bo + "HH", header[4:8])
+        if bytesize != 8 or zero != 0:
+            raise CorruptFileError(f"invalid BigTIFF header (offset size {bytesize})", **where)
+        first = struct.unpack(bo + "Q", header[8:16])[0]
+        count_fmt, entry_size, off_fmt, head_size = "Q", 20, "Q", 16
+    else:
+        raise CorruptFileError(f"not a TIFF file (version {version})", **where)
+    count_size = struct.calcsize(count_fmt)
+    off_size = struct.calcsize(off_fmt)
+    value_room = off_size  # inline value bytes in an IFD entry
+    visited: set[int] = set()
+    pos = first
+    pages = 0
+    while pos:
+        if pos in visited:
+            raise CorruptFileError(f"the IFD chain loops back to offset {pos} after {pages} pages", **where)
+        visited.add(pos)
+        if pos < head_size or pos + count_size > size:
+            raise CorruptFileError(f"IFD {pages} at offset {pos} lies outside the file ({size} bytes)", **where)
+        pages += 1
+        limits.check("tiff_pages", pages_before + pages, "too many TIFF pages", **where)
+        fh.seek(offset + pos)
+        count = struct.unpack(bo + count_fmt, fh.read(count_size))[0]
+        end = pos + count_size + count * entry_size + off_size
+        if count == 0 or end > size:
+            raise CorruptFileError(
+                f"IFD {pages - 1} at offset {pos} declares {count} entries, which do not fit in the file", **where
+            )
+        block = fh.read(count * entry_size + off_size)
+        _check_entries(block, count, bo, entry_size, off_fmt, value_room, size, pages - 1, where)
+        pos = struct.unpack(bo + off_fmt, block[count * entry_size :])[0]
+    if pages == 0:
+        raise CorruptFileError("the TIFF has no pages (first IFD offset is 0)", **where)
+    return pages
+
+
+def _check_entries(
+    block: bytes,
+    count: int,
+    bo: str,
+    entry_size: int,
+    off_fmt: str,
+    value_room: int,
+    size: int,
+    page: int,
+    where: dict[str, Any],
+) -> None:
+    # A tag whose values lie past the end would make tifffile allocate what it declares.
+    n_fmt = bo + ("HHI" if entry_size == 12 else "HHQ")
+    head = struct.calcsize(n_fmt)
+    for i in range(count):
+        entry = block[i * entry_size : (i + 1) * entry_size]
+        tag, dtype, n = struct.unpack(n_fmt, entry[:head])
+        itemsize = _TYPE_SIZES.get(dtype)
+        if itemsize is None:
+            continue
+        nbytes = n * itemsize
+        if nbytes <= value_room:
+            continue
+        value_offset = struct.unpack(bo + off_fmt, entry[head:])[0]
+        if value_offset + nbytes > size:
+            raise CorruptFileError(
+                f"tag {tag} of IFD {page} declares {nbytes:,} bytes at offset {value_offset}, "
+                f"past the end of the file ({size:,} bytes)",
+                **where,
+            )
+
+
+# ------------------------------------------------------------------ tifffile problems
+class _Collector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def tifffile_problems(name: str, member: str | None = None, what: str = "tifffile") -> Iterator[None]:
+    """Turn warnings and log records (WARNING or worse) tifffile emits inside the block into errors.
+
+    Raises :class:`CorruptFileError` naming the file and quoting tifffile; exceptions other
+    than :class:`DLFormatsError` raised inside become :class:`CorruptFileError` too.
+    """
+    logger = logging.getLogger("tifffile")
+    collector = _Collector()
+    propagate = logger.propagate
+    logger.addHandler(collector)
+    logger.propagate = False  # reported as our error instead
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                yield
+            except DLFormatsError:
+                raise
+            except MemoryError:
+                raise
+            except Exception as exc:
+                raise CorruptFileError(f"{what}: {type(exc).__name__}: {exc}", **_where(name, member)) from exc
+    finally:
+        logger.removeHandler(collector)
+        logger.propagate = propagate
+    messages = list(collector.messages)
+    for w in caught:
+        if _is_tifffile_warning(w):
+            messages.append(str(w.message))
+        else:  # not about the file: pass it on untouched
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    if messages:
+        text = "; ".join(dict.fromkeys(_strip_repr(m) for m in messages))
+        raise CorruptFileError(f"{what} reports a problem with the file: {text[:500]}", **_where(name, member))
+
+
+def _is_tifffile_warning(w: warnings.WarningMessage) -> bool:
+    if issubclass(w.category, (ResourceWarning, DeprecationWarning, PendingDeprecationWarning, FutureWarning)):
+        return False  # about how tifffile is used or cleaned up, not about the file
+    return "tifffile" in (w.filename or "")
+
+
+def _strip_repr(message: str) -> str:
+    # "<tifffile.TiffFile 'x.tif'> OME series ..." -> "OME series ..." (we name the file ourselves)
+    if message.startswith("<tifffile.") and "> " in message:
+        return message.split("> ", 1)[1]
+    return message
+
+
+# ------------------------------------------------------------------ open
+def open_tiff(
+    fh: BinaryIO | str | Path,
+    *,
+    name: str,
+    member: str | None = None,
+    limits: Limits,
+    offset: int = 0,
+    size: int | None = None,
+    omexml: str | None = None,
+) -> Any:
+    """Open a TIFF safely and return a ``tifffile.TiffFile`` with its series already parsed.
+
+    Args:
+        fh: a path, or a seekable binary handle (kept open by the returned object).
+        name: the file's name for messages (the archive's, when ``member`` is given).
+        member: the archive member holding the TIFF, if any.
+        limits: ``tiff_pages`` bounds the pages walked (all files of a multi-file OME-TIFF).
+        offset: where the TIFF starts in ``fh`` (a TIFF stored uncompressed inside a zip).
+        size: the TIFF's length in bytes from ``offset`` (default: to the end).
+        omexml: OME-XML to use instead of the file's own (a companion ``.ome`` file).
+
+    Raises:
+        CorruptFileError: a loop or bad offset in the IFD chain, an OME-XML tifffile cannot
+            use, files of a multi-file OME-TIFF outside the folder, anything tifffile
+            warns about or fails on.
+        LimitExceededError: more pages than ``limits.tiff_pages``.
+    """
+    import tifffile
+
+    where = _where(name, member)
+    path: Path | None = Path(fh) if isinstance(fh, (str, Path)) else None
+    if path is not None:
+        try:
+            handle: BinaryIO = open(path, "rb")
+        except OSError as exc:
+            raise CorruptFileError(f"cannot open: {exc.strerror or exc}", **where) from exc
+        with handle:
+            pages = walk_ifds(handle, name=name, member=member, limits=limits, offset=offset, size=size)
+    else:
+        assert not isinstance(fh, (str, Path))
+        pages = walk_ifds(fh, name=name, member=member, limits=limits, offset=offset, size=size)
+        fh.seek(0)
+    kwargs: dict[str, Any] = {}
+    if offset or size is not None:
+        kwargs.update(offset=offset, size=size)
+    if omexml is not None:
+        kwargs["omexml"] = omexml
+    if path is None or member is not None:
+        # other files of a multi-file OME-TIFF can only be found beside a file on disk
+        kwargs["_multifile"] = False
+    with tifffile_problems(name, member, "tifffile cannot open the file"):
+        if path is not None:
+            tif = tifffile.TiffFile(str(path), **kwargs)
+        else:
+            tif = tifffile.TiffFile(fh, name=_base(name, member), **kwargs)
+    try:
+        ome = omexml if omexml is not None else (tif.ome_metadata if tif.is_ome else None)
+        others = _other_files(ome, _base(name, member)) if ome else []
+        if others and (path is None or member is not None):
+            raise UnsupportedFeatureError(
+                f"a multi-file OME-TIFF whose other files ({', '.join(others[:3])}...) can only be read from disk",
+                **where,
+            )
+        if others:
+            assert path is not None
+            _walk_companions(others, path, name=name, limits=limits, pages=pages)
+        with tifffile_problems(name, member, "tifffile cannot read the series"):
+            series = tif.series
+            for s in series:
+                _ = s.levels
+        if ome and not _binary_only(ome) and (not series or series[0].kind != "ome"):
+            raise CorruptFileError(
+                "the file's OME-XML metadata cannot be used (tifffile fell back to "
+                f"{series[0].kind if series else 'no'} series)",
+                **where,
+            )
+        if not series:
+            raise CorruptFileError("the TIFF holds no image series", **where)
+    except BaseException:
+        tif.close()
+        raise
+    return tif
+
+
+def _base(name: str, member: str | None) -> str:
+    return os.path.basename(member if member else name) or "file.tif"
+
+
+def ome_file_names(omexml: str) -> list[str]:
+    """File names listed by ``<UUID FileName=...>`` in an OME-XML document, in order, once each."""
+    return list(dict.fromkeys(name for name, _ in _ome_uuids(omexml)))
+
+
+def _ome_uuids(omexml: str) -> list[tuple[str, str]]:
+    import re
+
+    out = []
+    for attrs, text in re.findall(r"<(?:\w+:)?UUID\b([^>]*)>([^<]*)<", omexml):
+        found = re.search(r"\bFileName\s*=\s*\"([^\"]*)\"", attrs)
+        if found:
+            out.append((found.group(1), text.strip()))
+    return out
+
+
+def _other_files(omexml: str, own_name: str) -> list[str]:
+    """Files other than this one that a (multi-file) OME-XML needs."""
+    import re
+
+    root = re.search(r"<(?:\w+:)?OME\b[^>]*?\bUUID\s*=\s*\"([^\"]*)\"", omexml)
+    root_uuid = root.group(1).strip() if root else None
+    others = [name for name, uuid in _ome_uuids(omexml) if uuid != root_uuid and name.lower() != own_name.lower()]
+    return list(dict.fromkeys(others))
+
+
+def _binary_only(omexml: str) -> bool:
+    return "BinaryOnly" in omexml[:4096]
+
+
+def _walk_companions(others: list[str], path: Path, *, name: str, limits: Limits, pages: int) -> None:
+    # tifffile opens the other files of a multi-file OME-TIFF itself: walk them first.
+    for other in others:
+        if not other or other != os.path.basename(other) or other in (".", "..") or "\\" in other or "\0" in other:
+            raise CorruptFileError(f"OME-XML names the file {other!r} outside the TIFF's folder", path=name)
+        sibling = path.parent / other
+        if not sibling.is_file():
+            raise CorruptFileError(f"file {other!r} of this multi-file OME-TIFF is missing", path=name)
+        with open(sibling, "rb") as handle:
+            pages += walk_ifds(handle, name=str(sibling), limits=limits, pages_before=pages)
+
+
+# ------------------------------------------------------------------ axes
+def series_axes(series: Any) -> str:
+    """Axis letters (``TZBCSYX``) of the full-resolution level of ``series``, one per dimension.
+
+    See the module docstring for the mapping from tifffile's letters.
+
+    Raises:
+        AmbiguousInputError: an axis dlformats cannot place (``R`` tiles, ``E`` lambda...);
+            the ``axes`` option resolves it.
+    """
+    level = _level0(series)
+    axes = str(level.axes).upper()
+    shape = tuple(int(s) for s in level.shape)
+    out = []
+    free = [a for a in "TZB" if a not in axes]
+    for letter, length in zip(axes, shape):
+        if letter in KNOWN_AXES:
+            out.append(letter)
+        elif letter in GENERIC_AXES and free:
+            out.append(free.pop(0))
+        else:
+            names = {"R": "tile", "E": "lambda", "A": "angle", "P": "phase", "H": "lifetime", "M": "mosaic"}
+            raise AmbiguousInputError(
+                f"the TIFF has an axis {letter!r} ({names.get(letter, 'unknown meaning')}) of length {length} "
+                f"in axes {axes} of shape {shape}",
+                option="axes",
+                hint="give axes= with one letter per dimension from T, Z, B, C, S, Y, X",
+            )
+    return "".join(out)
+
+
+def _level0(series: Any) -> Any:
+    levels = getattr(series, "levels", None)
+    return levels[0] if levels else series
+
+
+# ------------------------------------------------------------------ lazy array
+def series_array(series: Any, *, name: str, member: str | None = None, limits: Limits) -> TiffSeriesArray:
+    """A lazy array over the full-resolution level of a tifffile series.
+
+    Indexing reads only the pages needed (one page per plane for most files).
+    Declared sizes are checked first: one page against ``limits.array_bytes``, the whole
+    series against ``limits.total_bytes``.
+    """
+    return TiffSeriesArray(series, name=name, member=member, limits=limits)
+
+
+class TiffSeriesArray:
+    """Numpy-style read access to a tifffile series, a page at a time.
+
+    Attributes:
+        shape: the series' shape (tifffile's squeezed shape, axes as :func:`series_axes`).
+        dtype: native-byte-order numpy dtype.
+        ndim: number of dimensions.
+    """
+
+    def __init__(self, series: Any, *, name: str, member: str | None = None, limits: Limits) -> None:
+        import numpy as np
+
+        self._where = _where(name, member)
+        self._name, self._member, self._limits = name, member, limits
+        level = _level0(series)
+        self._level = level
+        self._tif = getattr(series, "parent", None)  # keeps the file open while the array lives
+        self.shape: tuple[int, ...] = tuple(int(s) for s in level.shape)
+        self.ndim = len(self.shape)
+        self.dtype = np.dtype(level.dtype).newbyteorder("=")
+        itemsize = self.dtype.itemsize
+        limits.check("total_bytes", math.prod(self.shape) * itemsize, "TIFF series too large", **self._where)
+        keyframe = level.keyframe
+        if keyframe is None:
+            raise CorruptFileError("the series has no pages", **self._where)
+        page_items = math.prod(int(s) for s in keyframe.shape)
+        split = self.ndim
+        while split > 0 and math.prod(self.shape[split:]) < page_items:
+            split -= 1
+        if math.prod(self.shape[split:]) != page_items:
+            raise UnsupportedFeatureError(
+                f"pages of shape {tuple(keyframe.shape)} do not tile the series shape {self.shape}", **self._where
+            )
+        self._split = split  # dimensions before `split` index pages; the rest is one page
+        self._page_shape = self.shape[split:]
+        limits.check("array_bytes", page_items * itemsize, "TIFF page too large", **self._where)
+        nplanes = math.prod(self.shape[:split])
+        self._pages = list(level.pages)
+        self._contiguous: int | None = None
+        if len(self._pages) != nplanes:
+            offset = getattr(level, "dataoffset", None)
+            if offset is None or keyframe.bitspersample % 8 or keyframe.compression != 1:
+                raise UnsupportedFeatureError(
+                    f"series of shape {self.shape} stored in {len(self._pages)} pages is not supported",
+                    **self._where,
+                )
+            self._contiguous = int(offset)  # e.g. ImageJ hyperstacks over 4 GB: one IFD, raw planes after it
+            self._file_dtype = np.dtype(level.dtype).newbyteorder(level.parent.byteorder)
+
+    def __len__(self) -> int:
+        return self.shape[0] if self.shape else 0
+
+    def __repr__(self) -> str:
+        return f"TiffSeriesArray(shape={self.shape}, dtype={self.dtype})"
+
+    def page(self, index: int) -> Any:
+        """Return page (plane group) ``index`` in C order of the leading dimensions, shaped like the page part."""
+        import numpy as np
+
+        if self._contiguous is not None:
+            return self._contiguous_page(index)
+        page = self._pages[index]
+        if page is None:
+            raise CorruptFileError(f"page {index} of the series is missing from the file", **self._where)
+        fh = page.parent.filehandle
+        reopened = fh.closed  # pages of the other files of a multi-file OME-TIFF: tifffile closes them
+        with tifffile_problems(self._name, self._member, f"tifffile cannot decode page {index}"):
+            if reopened:
+                fh.open()
+            try:
+                data = page.asarray()
+            finally:
+                if reopened:
+                    fh.close()
+        data = np.asarray(data)
+        if data.size != math.prod(self._page_shape):
+            raise CorruptFileError(
+                f"page {index} holds {data.size} values, expected {math.prod(self._page_shape)}", **self._where
+            )
+        return data.reshape(self._page_shape).astype(self.dtype, copy=False)
+
+    def _contiguous_page(self, index: int) -> Any:
+        import numpy as np
+
+        nbytes = math.prod(self._page_shape) * self.dtype.itemsize
+        fh = self._level.parent.filehandle
+        with fh.lock:
+            fh.seek(self._contiguous + index * nbytes)
+            data = fh.read(nbytes)
+        if len(data) != nbytes:
+            raise CorruptFileError(f"plane {index} is cut short by the end of the file", **self._where)
+        return np.frombuffer(data, self._file_dtype).reshape(self._page_shape).astype(self.dtype)
+
+    def __getitem__(self, key: Any) -> Any:
+        import numpy as np
+
+        if not isinstance(key, tuple):
+            key = (key,)
+        if any(k is Ellipsis for k in key):
+            at = key.index(Ellipsis)
+            key = key[:at] + (slice(None),) * (self.ndim - len(key) + 1) + key[at + 1 :]
+        if len(key) > self.ndim:
+            raise IndexError(f"too many indices for shape {self.shape}")
+        key = key + (slice(None),) * (self.ndim - len(key))
+        lead: list[list[int]] = []
+        keep: list[bool] = []
+        for k, length in zip(key[: self._split], self.shape[: self._split]):
+            if isinstance(k, slice):
+                lead.append(list(range(length))[k])
+                keep.append(True)
+            else:
+                i = int(k)
+                if not -length <= i < length:
+                    raise IndexError(f"index {i} out of range for axis of length {length}")
+                lead.append([i % length])
+                keep.append(False)
+        tail = key[self._split :]
+        count = math.prod(len(ix) for ix in lead)
+        strides = [math.prod(self.shape[d + 1 : self._split]) for d in range(self._split)]
+        out: Any = None
+        import itertools
+
+        for n, combo in enumerate(itertools.product(*lead)):
+            flat = sum(i * s for i, s in zip(combo, strides))
+            part = self.page(flat)[tail]
+            if out is None:
+                lead_shape = [len(ix) for ix, kept in zip(lead, keep) if kept]
+                self._limits.check("array_bytes", count * part.nbytes, "requested TIFF region too large", **self._where)
+                out = np.empty((count, *part.shape), self.dtype)
+            out[n] = part
+        if out is None:
+            tail_shape = np.empty(self._page_shape, self.dtype)[tail].shape
+            return np.empty([len(ix) for ix, kept in zip(lead, keep) if kept] + list(tail_shape), self.dtype)
+        return out.reshape(*lead_shape, *out.shape[1:])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        data = self[...]
+        return data if dtype is None else data.astype(dtype)
+
+
+__all__ = [
+    "TiffSeriesArray",
+    "ome_file_names",
+    "open_tiff",
+    "series_array",
+    "series_axes",
+    "tifffile_problems",
+    "walk_ifds",
+]

@@ -1,0 +1,247 @@
+"""dlformats.tiffio: the guarded TIFF opener, the lazy series array and the axis mapping."""
+
+from __future__ import annotations
+
+import io
+import struct
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import tifffile
+
+from dlformats import Limits, tiffio
+from dlformats.errors import AmbiguousInputError, CorruptFileError, LimitExceededError
+
+
+def _stack(path, pages: int, **kw) -> np.ndarray:
+    data = np.arange(pages * 4 * 5, dtype=np.uint8).reshape(pages, 4, 5)
+    tifffile.imwrite(path, data, photometric="minisblack", metadata=None, **kw)
+    return data
+
+
+def _ifd_offsets(path) -> list[int]:
+    with tifffile.TiffFile(path) as tif:
+        return [page.offset for page in tif.pages]
+
+
+def _set_next_ifd(path, ifd_offset: int, target: int) -> None:
+    """Point the 'next IFD' field of the classic little-endian IFD at ``ifd_offset`` to ``target``."""
+    raw = bytearray(path.read_bytes())
+    count = struct.unpack_from("<H", raw, ifd_offset)[0]
+    struct.pack_into("<I", raw, ifd_offset + 2 + 12 * count, target)
+    path.write_bytes(bytes(raw))
+
+
+def test_ifd_loop_longer_than_100_pages_is_refused(tmp_path):
+    path = tmp_path / "loop.tif"
+    _stack(path, 150)
+    offsets = _ifd_offsets(path)
+    # Last IFD back to the first: a loop of period 150, which makes tifffile itself spin forever.
+    _set_next_ifd(path, offsets[-1], offsets[0])
+    with pytest.raises(CorruptFileError, match="loops") as err:
+        tiffio.open_tiff(path, name=str(path), limits=Limits())
+    assert err.value.path == str(path)
+
+
+def test_ifd_offset_past_end_is_refused(tmp_path):
+    path = tmp_path / "past.tif"
+    _stack(path, 3)
+    offsets = _ifd_offsets(path)
+    _set_next_ifd(path, offsets[1], path.stat().st_size + 100)
+    with pytest.raises(CorruptFileError, match="outside the file") as err:
+        tiffio.open_tiff(path, name="past.tif", member="inner/past.tif", limits=Limits())
+    assert err.value.member == "inner/past.tif"
+    assert "past.tif: inner/past.tif" in str(err.value)
+
+
+def test_tag_values_past_end_are_refused(tmp_path):
+    path = tmp_path / "tag.tif"
+    _stack(path, 1)
+    raw = bytearray(path.read_bytes())
+    ifd = _ifd_offsets(path)[0]
+    # Entry 0 becomes a LONG tag with a million values stored past the end of the file.
+    struct.pack_into("<HHII", raw, ifd + 2, 254, 4, 1_000_000, len(raw))
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CorruptFileError, match="past the end"):
+        tiffio.open_tiff(path, name="tag.tif", limits=Limits())
+
+
+def test_page_cap(tmp_path):
+    path = tmp_path / "many.tif"
+    _stack(path, 20)
+    with pytest.raises(LimitExceededError) as err:
+        tiffio.open_tiff(path, name="many.tif", limits=Limits(tiff_pages=10))
+    assert err.value.limit == "tiff_pages"
+    tif = tiffio.open_tiff(path, name="many.tif", limits=Limits(tiff_pages=20))
+    assert tif.series[0].shape == (20, 4, 5)
+    tif.close()
+
+
+@pytest.mark.parametrize("bigtiff", [False, True])
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+def test_walk_counts_pages_in_every_flavour(tmp_path, bigtiff, byteorder):
+    path = tmp_path / "flavour.tif"
+    _stack(path, 7, bigtiff=bigtiff, byteorder=byteorder)
+    with open(path, "rb") as fh:
+        assert tiffio.walk_ifds(fh, name="f", limits=Limits()) == 7
+
+
+def test_not_a_tiff(tmp_path):
+    with pytest.raises(CorruptFileError, match="not a TIFF"):
+        tiffio.open_tiff(io.BytesIO(b"\x89PNG\r\n\x1a\n" + bytes(100)), name="x.tif", limits=Limits())
+
+
+def _ome(size_z: int, ifds: list[int]) -> str:
+    data = "".join(f'<TiffData FirstZ="{z}" IFD="{i}" PlaneCount="1"/>' for z, i in enumerate(ifds))
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">'
+        '<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYZCT" Type="uint8" '
+        f'SizeX="5" SizeY="4" SizeZ="{size_z}" SizeC="1" SizeT="1">{data}</Pixels></Image></OME>'
+    )
+
+
+def test_tifffile_warning_about_missing_planes_becomes_error(tmp_path):
+    path = tmp_path / "missing.ome.tif"
+    data = np.ones((3, 4, 5), np.uint8)
+    # OME-XML promises 4 planes, the file has 3: tifffile would zero-fill the fourth with a log warning.
+    tifffile.imwrite(path, data, photometric="minisblack", metadata=None, description=_ome(4, [0, 1, 2, 99]))
+    with pytest.raises(CorruptFileError, match="OME series") as err:
+        tiffio.open_tiff(path, name=str(path), limits=Limits())
+    assert err.value.path == str(path)
+
+
+def test_broken_ome_xml_is_an_error_not_a_fallback(tmp_path):
+    path = tmp_path / "broken.ome.tif"
+    xml = _ome(3, [0, 1, 2]).replace("</Pixels>", "</Pixel>")
+    tifffile.imwrite(path, np.ones((3, 4, 5), np.uint8), photometric="minisblack", metadata=None, description=xml)
+    with pytest.raises(CorruptFileError):
+        tiffio.open_tiff(path, name=str(path), limits=Limits())
+
+
+def test_valid_ome_opens_quietly(tmp_path):
+    path = tmp_path / "good.ome.tif"
+    tifffile.imwrite(
+        path, np.ones((3, 4, 5), np.uint8), photometric="minisblack", metadata=None, description=_ome(3, [0, 1, 2])
+    )
+    tif = tiffio.open_tiff(path, name=str(path), limits=Limits())
+    assert tif.series[0].kind == "ome" and tiffio.series_axes(tif.series[0]) == "ZYX"
+    tif.close()
+
+
+def test_in_place_read_at_offset(tmp_path):
+    inner = io.BytesIO()
+    data = _stack(inner, 3, compression="zlib")
+    tiff_bytes = inner.getvalue()
+    prefix = b"some archive bytes before the member" * 3
+    outer = tmp_path / "container.bin"
+    outer.write_bytes(prefix + tiff_bytes + b"trailing bytes")
+    for source in (outer, open(outer, "rb")):
+        tif = tiffio.open_tiff(
+            source, name=str(outer), member="X.ome.tiff", limits=Limits(), offset=len(prefix), size=len(tiff_bytes)
+        )
+        array = tiffio.series_array(tif.series[0], name=str(outer), member="X.ome.tiff", limits=Limits())
+        assert array.shape == (3, 4, 5)
+        np.testing.assert_array_equal(array[2], data[2])
+        np.testing.assert_array_equal(np.asarray(array), data)
+        tif.close()
+        if not isinstance(source, type(outer)):
+            source.close()
+
+
+def test_series_array_reads_only_the_pages_asked_for(tmp_path):
+    path = tmp_path / "lazy.tif"
+    data = _stack(path, 3, compression="zlib")
+    with tifffile.TiffFile(path) as tif:
+        page2 = tif.pages[2]
+        start, length = page2.dataoffsets[0], page2.databytecounts[0]
+    raw = bytearray(path.read_bytes())
+    raw[start : start + length] = b"\xff" * length  # page 2's deflate stream is garbage
+    path.write_bytes(bytes(raw))
+    tif = tiffio.open_tiff(path, name="lazy.tif", limits=Limits())
+    array = tiffio.series_array(tif.series[0], name="lazy.tif", limits=Limits())
+    np.testing.assert_array_equal(array[0], data[0])
+    np.testing.assert_array_equal(array[1, 1:3, ::2], data[1, 1:3, ::2])
+    with pytest.raises(CorruptFileError, match="page 2") as err:
+        array[2]
+    assert err.value.path == "lazy.tif"
+    tif.close()
+
+
+def test_series_array_limits_before_allocation(tmp_path):
+    path = tmp_path / "big.tif"
+    _stack(path, 4)
+    tif = tiffio.open_tiff(path, name="big.tif", limits=Limits())
+    with pytest.raises(LimitExceededError) as err:
+        tiffio.series_array(tif.series[0], name="big.tif", limits=Limits(total_bytes=79))
+    assert err.value.limit == "total_bytes" and err.value.found == 80
+    with pytest.raises(LimitExceededError) as err:
+        tiffio.series_array(tif.series[0], name="big.tif", limits=Limits(array_bytes=19))
+    assert err.value.limit == "array_bytes"
+    array = tiffio.series_array(tif.series[0], name="big.tif", limits=Limits(array_bytes=40))
+    assert array[1].shape == (4, 5)
+    with pytest.raises(LimitExceededError):
+        np.asarray(array)  # 80 bytes at once
+    tif.close()
+
+
+@pytest.mark.parametrize("planar", [False, True])
+def test_rgb_pages_interleaved_and_planar(tmp_path, planar):
+    path = tmp_path / "rgb.tif"
+    rgb = np.random.default_rng(1).integers(0, 255, (2, 6, 7, 3), dtype=np.uint8)
+    data = rgb.transpose(0, 3, 1, 2) if planar else rgb
+    tifffile.imwrite(
+        path, data, photometric="rgb", planarconfig="separate" if planar else "contig", metadata=None, tile=(16, 16)
+    )
+    tif = tiffio.open_tiff(path, name="rgb.tif", limits=Limits())
+    series = tif.series[0]
+    array = tiffio.series_array(series, name="rgb.tif", limits=Limits())
+    axes = tiffio.series_axes(series)
+    assert axes == ("TSYX" if planar else "TYXS")
+    assert array.shape == data.shape
+    np.testing.assert_array_equal(np.asarray(array), data)
+    green = array[1, 1] if planar else array[1, :, :, 1]
+    np.testing.assert_array_equal(green, rgb[1, :, :, 1])
+    tif.close()
+
+
+def test_series_axes_mapping():
+    def fake(axes, shape):
+        return SimpleNamespace(levels=None, axes=axes, shape=shape)
+
+    assert tiffio.series_axes(fake("IYX", (3, 4, 5))) == "TYX"
+    assert tiffio.series_axes(fake("QYX", (3, 4, 5))) == "TYX"
+    assert tiffio.series_axes(fake("TQYX", (2, 3, 4, 5))) == "TZYX"
+    assert tiffio.series_axes(fake("TCZYXS", (2, 2, 2, 4, 5, 3))) == "TCZYXS"
+    with pytest.raises(AmbiguousInputError) as err:
+        tiffio.series_axes(fake("RYX", (6, 4, 5)))
+    assert err.value.option == "axes" and "'R'" in str(err.value)
+
+
+def test_multifile_companion_fixture():
+    from dlformats.testing import fixtures_dir
+
+    root = fixtures_dir()
+    if root is None:
+        pytest.skip("no fixtures")
+    folder = root / "viv" / "multifile"
+    xml = (folder / "multifile.companion.ome").read_text()
+    tif = tiffio.open_tiff(folder / "multifile-Z1.ome.tiff", name="companion", limits=Limits(), omexml=xml)
+    array = tiffio.series_array(tif.series[0], name="companion", limits=Limits())
+    assert (array.shape, tiffio.series_axes(tif.series[0])) == ((5, 24, 18), "ZYX")
+    for z in range(5):
+        np.testing.assert_array_equal(array[z], tifffile.imread(folder / f"multifile-Z{z + 1}.ome.tiff"))
+    tif.close()
+    with pytest.raises(LimitExceededError):  # pages of every file of the dataset count
+        tiffio.open_tiff(folder / "multifile-Z1.ome.tiff", name="companion", limits=Limits(tiff_pages=3), omexml=xml)
+
+
+def test_multifile_names_outside_the_folder_are_refused(tmp_path):
+    path = tmp_path / "a.ome.tif"
+    xml = _ome(2, [0, 0]).replace(
+        'IFD="0" PlaneCount="1"/>',
+        'IFD="0" PlaneCount="1"><UUID FileName="../b.ome.tif">urn:uuid:2</UUID></TiffData>',
+    )
+    tifffile.imwrite(path, np.ones((4, 5), np.uint8), photometric="minisblack", metadata=None, description=xml)
+    with pytest.raises(CorruptFileError, match="outside"):
+        tiffio.open_tiff(path, name=str(path), limits=Limits())
