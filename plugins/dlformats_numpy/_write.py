@@ -1,0 +1,118 @@
+"""Writers of ``.npy`` and ``.npz`` in DeepCell's channels-last layout, streamed frame by frame."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlformats.errors import InvalidOptionError, UnsupportedFeatureError
+
+from ._npy import IMAGE_KINDS, frames_last, write_npy
+
+if TYPE_CHECKING:
+    from dlformats.model import Project
+    from dlformats.spec import WriteOptions
+
+
+def _image_dtype(project: Project) -> Any:
+    import numpy as np
+
+    dtype = np.dtype(project.X.dtype)
+    if dtype.kind not in IMAGE_KINDS or dtype.fields is not None:
+        raise UnsupportedFeatureError(f"cannot write an image of dtype {dtype} (accepted: bool, int, uint, float)")
+    return dtype
+
+
+def _label_plane(project: Project) -> Callable[[int, int], Any]:
+    """Label planes as DeepCell Label exports them: each value its cell, when the project lists cells."""
+    if project.cells is None:
+        return project.label_frame
+    from dlformats.model import plan_export
+
+    plan = plan_export(project.cells)
+    return lambda c, t: plan.apply(project.label_frame(c, t), c, t)
+
+
+def _counted(blocks: Iterator[Any], options: WriteOptions, done: list[int], total: int) -> Iterator[Any]:
+    for block in blocks:
+        yield block
+        done[0] += 1
+        options.report(done[0], total)
+
+
+def _channels_last_shape(array: Any) -> tuple[int, int, int, int]:
+    c, f, h, w = (int(s) for s in array.shape)
+    return (f, h, w, c)
+
+
+def write_npy_file(project: Project, path: Path, options: WriteOptions) -> None:
+    """Write ``X`` (or, with option ``part="y"``, the labels as int32) as one ``(frames, H, W, C)`` ``.npy``."""
+    import numpy as np
+
+    part = options.extra.get("part", "X")
+    if part not in ("X", "y"):
+        raise InvalidOptionError(f"write option part={part!r}", hint="use part=X (image) or part=y (labels)")
+    array = project.X if part == "X" else project.y
+    if array is None:
+        raise UnsupportedFeatureError(f"the project has no {'image' if part == 'X' else 'labels'} to write")
+    if part == "X":
+        dtype, plane = _image_dtype(project), None
+    else:
+        dtype, plane = np.dtype(np.int32), _label_plane(project)
+    blocks = _counted(frames_last(array, dtype, plane), options, [0], int(array.shape[1]))
+    with open(path, "wb") as out:
+        write_npy(out, _channels_last_shape(array), dtype, blocks)
+
+
+def write_npz_file(project: Project, path: Path, options: WriteOptions) -> None:
+    """Write ``X.npy`` ``(frames, H, W, C)``, ``y.npy`` ``(frames, H, W, features)`` int32 and the names.
+
+    Option ``compress`` (default true) deflates the members; ``compress=false`` stores
+    them, so that readers (dlformats, ``np.load(mmap_mode=...)`` on extracted members)
+    can map them without decompressing.
+    """
+    import numpy as np
+
+    compress = options.extra.get("compress", True)
+    if not isinstance(compress, bool):
+        raise InvalidOptionError(f"write option compress={compress!r}", hint="use compress=true or compress=false")
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    arrays: list[tuple[str, Any, Any, Callable[[int, int], Any] | None]] = []
+    if project.X is not None:
+        arrays.append(("X", project.X, _image_dtype(project), None))
+    if project.y is not None:
+        arrays.append(("y", project.y, np.dtype(np.int32), _label_plane(project)))
+    small: dict[str, Any] = {}
+    if project.X is not None and any(project.channels):
+        small["channels"] = np.array(project.channels, dtype=str)
+    if project.y is not None and any(project.features):
+        small["features"] = np.array(project.features, dtype=str)
+    if project.embeddings:
+        small["embeddings"] = _embeddings_array(project.embeddings)
+    total = sum(int(a.shape[1]) for _, a, _, _ in arrays)
+    done = [0]
+    with zipfile.ZipFile(path, "w", compression=method, allowZip64=True) as zf:
+        for name, array, dtype, plane in arrays:
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as out:
+                blocks = _counted(frames_last(array, dtype, plane), options, done, total)
+                write_npy(out, _channels_last_shape(array), dtype, blocks)
+        for name, value in small.items():
+            with zf.open(f"{name}.npy", "w") as out:
+                write_npy(out, value.shape, value.dtype, iter([value]))
+
+
+def _embeddings_array(rows: list[Any]) -> Any:
+    """Rows of equal length; a missing row (``None``) becomes a row of NaN."""
+    import numpy as np
+
+    lengths = {len(r) for r in rows if r is not None}
+    if len(lengths) > 1:
+        raise UnsupportedFeatureError(f"embeddings of different lengths {sorted(lengths)} do not fit in one array")
+    width = lengths.pop() if lengths else 0
+    out = np.full((len(rows), width), np.nan)
+    for i, row in enumerate(rows):
+        if row is not None:
+            out[i] = row
+    return out
