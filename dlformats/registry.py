@@ -22,6 +22,7 @@ Choosing a reader (see :meth:`Registry.reader_candidates`) is deterministic:
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass
 from importlib import metadata
@@ -35,20 +36,26 @@ from .errors import (
     DLFormatsError,
     InvalidOptionError,
     NoReaderError,
+    NotMyFormat,
     NoWriterError,
     PluginError,
     PluginFailure,
     ReaderCrashedError,
 )
+from .spec import FormatSpec
 
 if TYPE_CHECKING:
     from .model import Problem, Project
     from .sources import Source
-    from .spec import FormatSpec
 
 ENTRY_POINT_GROUP = "dlformats.plugins"
 DISABLE_ENV = "DLFORMATS_DISABLE_PLUGINS"
 BUILTIN_DISTRIBUTION = "dlformats"
+
+
+def _canonical(distribution: str) -> str:
+    """A distribution name as pip compares them: ``Foo_Bar.baz`` and ``foo-bar-baz`` are one."""
+    return re.sub(r"[-_.]+", "-", distribution).lower()
 
 
 @dataclass(frozen=True)
@@ -93,7 +100,8 @@ class Registry:
         self._pm.add_hookspecs(hookspecs)
         self._formats: dict[str, RegisteredFormat] | None = None
         self._plugins: list[tuple[str, str, str, object]] = []  # name, dist, version, module
-        self.failures: list[PluginFailure] = []
+        self._load_failures: list[PluginFailure] = []
+        self.failures: list[PluginFailure] = []  # load failures, then bad declarations (rebuilt with the formats)
         self.blocked: list[str] = []
         if disabled is None:
             disabled = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
@@ -104,18 +112,21 @@ class Registry:
     # ----------------------------------------------------------- loading
     def register(self, plugin: object, name: str, *, distribution: str = "<local>", version: str = "") -> None:
         """Register a plugin object or module directly (tests, notebooks)."""
-        if name in self.disabled or distribution in self.disabled:
+        if self._is_disabled(name, distribution):
             self.blocked.append(name)
             return
         self._pm.register(plugin, name=name)
         self._plugins.append((name, distribution, version, plugin))
         self._formats = None
 
+    def _is_disabled(self, name: str, distribution: str) -> bool:
+        return name in self.disabled or _canonical(distribution) in {_canonical(d) for d in self.disabled}
+
     def _load_entry_points(self) -> None:
         try:
             eps = metadata.entry_points(group=ENTRY_POINT_GROUP)
         except Exception as exc:  # noqa: BLE001 - broken metadata on sys.path
-            self.failures.append(PluginFailure("<entry points>", "?", f"cannot list entry points: {exc}"))
+            self._load_failures.append(PluginFailure("<entry points>", "?", f"cannot list entry points: {exc}"))
             return
         seen: set[str] = set()
         for ep in sorted(eps, key=lambda e: (e.name, e.value)):
@@ -126,26 +137,30 @@ class Registry:
             if (ep.name, ep.value) in seen:  # the same distribution visible twice on sys.path
                 continue
             seen.add((ep.name, ep.value))  # type: ignore[arg-type]
-            if ep.name in self.disabled or dist in self.disabled:
+            if self._is_disabled(ep.name, dist):
                 self.blocked.append(ep.name)
                 continue
             try:
                 plugin = ep.load()
             except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the others
-                self.failures.append(PluginFailure(ep.name, dist, f"{type(exc).__name__}: {exc}"))
+                self._load_failures.append(PluginFailure(ep.name, dist, f"{type(exc).__name__}: {exc}"))
                 continue
             try:
                 self.register(plugin, ep.name, distribution=dist, version=version)
             except Exception as exc:  # noqa: BLE001 - pluggy validation errors, duplicate names
-                self.failures.append(PluginFailure(ep.name, dist, f"{type(exc).__name__}: {exc}"))
+                self._load_failures.append(PluginFailure(ep.name, dist, f"{type(exc).__name__}: {exc}"))
 
     def _ensure(self) -> dict[str, RegisteredFormat]:
         if self._formats is not None:
             return self._formats
         with self._lock:
+            if self._formats is not None:  # another thread built them while this one waited
+                return self._formats
             if not self._loaded:
                 self._loaded = True
                 self._load_entry_points()
+            # Rebuilt from scratch each time (register() resets the formats): no failure is listed twice.
+            self.failures = failures = list(self._load_failures)
             formats: dict[str, RegisteredFormat] = {}
             for name, dist, version, plugin in self._plugins:
                 impl = getattr(plugin, "dlformats_formats", None)
@@ -154,7 +169,12 @@ class Registry:
                 try:
                     specs = list(impl())
                 except Exception as exc:  # noqa: BLE001 - isolate a broken plugin
-                    self.failures.append(PluginFailure(name, dist, f"dlformats_formats() failed: {exc!r}"))
+                    failures.append(PluginFailure(name, dist, f"dlformats_formats() failed: {exc!r}"))
+                    continue
+                bad = [s for s in specs if not isinstance(s, FormatSpec)]
+                if bad:
+                    kind = type(bad[0]).__name__
+                    failures.append(PluginFailure(name, dist, f"dlformats_formats() returned a {kind}, not FormatSpec"))
                     continue
                 for spec in specs:
                     reg = RegisteredFormat(spec, name, dist, version)
@@ -218,7 +238,12 @@ class Registry:
     def _match(self, fmt: RegisteredFormat, source: Source) -> _Match:
         spec = fmt.spec
         ext = spec.extension_match(source.filename)
-        ext_note = f"extension {spec.extensions[0] if ext == 0 else source.filename[-ext:]!s}"
+        if ext:
+            ext_note = f"extension {source.filename[-ext:]}"
+        elif spec.extensions:
+            ext_note = f"extension {' / '.join(spec.extensions)}"
+        else:
+            ext_note = "no extension declared"
         content = 0
         note = ""
         head = source.head
@@ -230,8 +255,11 @@ class Registry:
                 content = -1
                 note = f"content is {source.describe()}, not this format"
         if spec.sniff is not None and content >= 0:
+            declined = ""
             try:
                 said = spec.sniff(source)
+            except NotMyFormat as exc:  # a sniffer may decline the way a reader does
+                said, declined = False, f": {exc.reason}"
             except DLFormatsError:
                 raise
             except Exception as exc:
@@ -243,9 +271,14 @@ class Registry:
             if said is True:
                 content, note = 1, "content matches"
             elif said is False:
-                content, note = -1, f"content ({source.describe()}) is not this format"
+                content, note = -1, f"content ({source.describe()}) is not this format{declined}"
         if content == 0:
-            note = f"matched by {ext_note}" if ext else f"content unknown and {ext_note} does not match"
+            if ext:
+                note = f"matched by {ext_note}"
+            elif spec.extensions:
+                note = f"content unknown and {ext_note} does not match"
+            else:
+                note = f"content unknown and {ext_note}"
         elif content > 0 and ext:
             note += f"; {ext_note}"
         return _Match(fmt, content, ext, note)
