@@ -106,33 +106,63 @@ def _read_source(
     raise error
 
 
+_LABEL_PARTS = ("cells", "divisions", "cell_types", "features", "embeddings")
+"""Parts that describe the labels: they travel with ``y``, never with the image."""
+
+
+def _source_label(src: Any, default: str) -> str:
+    """A short name of a source for messages (never the repr of its bytes)."""
+    if isinstance(src, (str, os.PathLike)):
+        return str(src)
+    name = getattr(src, "name", None)
+    return name if isinstance(name, str) else default
+
+
 def _merge_labels(image: Project, labels: Project, *, path: str) -> Project:
+    """``image`` with the labels (and the parts describing them) of ``labels``.
+
+    When ``labels`` brings an array (its ``y``, else its ``X`` read as labels), its
+    frames and size must equal the image's, and the image's own cells, divisions,
+    cell types, feature names and embeddings (which describe the labels being
+    replaced) give way to those of ``labels``, absent ones included.  A labels source
+    with no array (a lineage, a spots table) only adds the parts it has.
+    """
+    merged = replace(image, provenance=dict(image.provenance), metadata=dict(image.metadata))
     y = labels.y if labels.y is not None else labels.X
-    if y is not None and image.X is not None:
-        xs, ys = tuple(image.X.shape), tuple(y.shape)
-        if xs[1:] != ys[1:]:
+    if y is not None:
+        ref = image.X if image.X is not None else image.y
+        if ref is not None and tuple(ref.shape[1:]) != tuple(y.shape[1:]):
             raise InconsistentDataError(
-                f"labels (features, frames, height, width) {ys} disagree with image "
-                f"(channels, frames, height, width) {xs} in frames or size",
+                f"labels (features, frames, height, width) {tuple(y.shape)} disagree with image "
+                f"(channels, frames, height, width) {tuple(ref.shape)} in frames or size",
                 path=path,
             )
-    if labels.y is None and labels.X is not None:
-        from .arrays import LazyArray
+        if labels.y is None:
+            from .arrays import LazyArray
 
-        y = LazyArray(labels.X, "CTYX", labels=True, path=path)
-    merged = replace(image, provenance=dict(image.provenance), metadata=dict(image.metadata))
-    merged.y = y
-    if labels.cells is not None:
+            y = LazyArray(labels.X, "CTYX", labels=True, path=path)
+        merged.y = y
         merged.cells = labels.cells
-    for part in ("divisions", "cell_types", "features"):
-        if getattr(labels, part):
-            setattr(merged, part, getattr(labels, part))
+        merged.divisions = list(labels.divisions)
+        merged.cell_types = list(labels.cell_types)
+        merged.features = list(labels.features)
+        merged.embeddings = labels.embeddings
+        for part in ("y", *_LABEL_PARTS):
+            merged.provenance.pop(part, None)
+    else:
+        if labels.cells is not None:
+            merged.cells = labels.cells
+        for part in ("divisions", "cell_types", "features"):
+            if getattr(labels, part):
+                setattr(merged, part, getattr(labels, part))
+        if labels.embeddings is not None:
+            merged.embeddings = labels.embeddings
     if labels.spots is not None:
         merged.spots = labels.spots
-    if labels.embeddings is not None:
-        merged.embeddings = labels.embeddings
     for part, prov in labels.provenance.items():
         if part == "X":
+            if labels.y is not None:
+                continue  # the labels source's image is not used
             part = "y"
         if part != "channels":
             merged.provenance[part] = prov
@@ -162,11 +192,12 @@ def read_all(
     if labels is not None:
         lopts = ReadOptions(axes=labels_axes, limits=limits, extra={**extra, "role": "labels"})
         label_projects = _read_source(labels, format=labels_format, options=lopts)
+        labels_name = _source_label(labels, "<labels>")
         if len(label_projects) != len(projects):
             raise InconsistentDataError(
-                f"{len(projects)} image projects but {len(label_projects)} label projects", path=str(labels)
+                f"{len(projects)} image projects but {len(label_projects)} label projects", path=labels_name
             )
-        projects = [_merge_labels(p, lp, path=str(labels)) for p, lp in zip(projects, label_projects)]
+        projects = [_merge_labels(p, lp, path=labels_name) for p, lp in zip(projects, label_projects)]
     src_name = name or (str(images) if isinstance(images, (str, os.PathLike)) else "<input>")
     for project in projects:
         for problem in project.check(path=src_name):
@@ -307,6 +338,7 @@ def info(
     *,
     labels: Any = None,
     axes: str | None = None,
+    labels_axes: str | None = None,
     format: str | None = None,
     limits: Limits | None = None,
     options: Mapping[str, Any] | None = None,
@@ -315,7 +347,9 @@ def info(
 
     Reads no pixels except to count cells when the source lists none.
     """
-    projects = read_all(src, labels, axes=axes, format=format, limits=limits, options=options)
+    projects = read_all(
+        src, labels, axes=axes, labels_axes=labels_axes, format=format, limits=limits, options=options
+    )
     out = []
     for project in projects:
         summary = project.summary()

@@ -1,0 +1,233 @@
+"""Decoding the array members of a label zip: one ``.npy``, one TIFF, or a batch/feature stack of TIFFs.
+
+Everything is read from the archive in memory (never extracted).  Declared sizes
+(the npy header, the TIFF tags) are checked against :class:`dlformats.Limits`
+before pixels are allocated.  numpy and tifffile are imported inside functions so
+that importing the plugin stays light.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dlformats.errors import (
+    AmbiguousInputError,
+    CorruptFileError,
+    DLFormatsError,
+    InconsistentDataError,
+    InvalidOptionError,
+    UnsupportedFeatureError,
+)
+
+if TYPE_CHECKING:
+    from dlformats.archive import SafeZip
+    from dlformats.limits import Limits
+
+STACK_NAME = re.compile(r"batch_([0-9]+)_feature_([0-9]+)\.tiff?\Z", re.IGNORECASE)
+"""``<anything>batch_<b>_feature_<f>.tif(f)``: one plane of a batch/feature stack."""
+
+DEFAULT_AXES = {2: "YX", 3: "BYX", 4: "BYXC", 5: "BTYXC"}
+"""Axis order assumed for a single ``.npy`` or plain TIFF by number of dimensions
+(DeepCell's channels-last layouts; B = frames, C = features)."""
+
+_NPY_KINDS = "biuf"  # bool, signed, unsigned, float: nothing that could hold objects
+
+
+def default_axes(shape: tuple[int, ...], *, path: str, member: str) -> str:
+    """The documented default axis order for an array of ``shape``; raise if there is none."""
+    axes = DEFAULT_AXES.get(len(shape))
+    if axes is None:
+        raise UnsupportedFeatureError(
+            f"labels of shape {shape} have {len(shape)} dimensions; no default axis order",
+            path=path,
+            member=member,
+            hint="give the axis order with labels_axes= (--labels-axes), letters TZBCSYX",
+        )
+    return axes
+
+
+# ------------------------------------------------------------------ npy
+def npy_array(archive: SafeZip, member: str, limits: Limits) -> Any:
+    """The array of an ``.npy`` member, never unpickled, its declared size checked first.
+
+    A member stored uncompressed in a zip on disk is memory-mapped in place;
+    otherwise its bytes are read (bounded) and viewed without a second copy.
+    """
+    import numpy as np
+
+    path = archive.source.name
+    where = {"path": path, "member": member}
+    stored = archive.stored_range(member)
+    if stored is not None and archive.source.path is not None:
+        with archive.source.open() as fh:
+            fh.seek(stored[0])
+            shape, fortran, dtype, header_end = _npy_header(fh, where)
+        header_len = header_end - stored[0]
+        data = None
+        available = stored[1] - header_len
+    else:
+        data = archive.read(member)
+        shape, fortran, dtype, header_len = _npy_header(io.BytesIO(data), where)
+        available = len(data) - header_len
+    declared = math.prod(shape) * dtype.itemsize
+    limits.check("array_bytes", declared, "npy array too large", **where)
+    if declared > available:
+        raise CorruptFileError(
+            f"npy header declares {shape} {dtype} ({declared:,} bytes) but holds {available:,}", **where
+        )
+    order = "F" if fortran else "C"
+    if data is None:
+        assert stored is not None and archive.source.path is not None
+        if declared == 0:
+            return np.zeros(shape, dtype)
+        return np.memmap(archive.source.path, dtype, "r", stored[0] + header_len, shape, order)
+    flat = np.frombuffer(data, dtype, math.prod(shape), header_len)
+    return flat.reshape(shape, order=order)
+
+
+def _npy_header(fh: Any, where: dict[str, str]) -> tuple[tuple[int, ...], bool, Any, int]:
+    import numpy as np
+    from numpy.lib import format as npformat
+
+    try:
+        version = npformat.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = npformat.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, fortran, dtype = npformat.read_array_header_2_0(fh)
+        else:
+            raise UnsupportedFeatureError(f"npy format version {version} is not supported", **where)
+    except DLFormatsError:
+        raise
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
+        raise CorruptFileError(f"bad npy header: {exc}", **where) from exc
+    dtype = np.dtype(dtype)
+    if dtype.kind not in _NPY_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise UnsupportedFeatureError(f"npy arrays of dtype {dtype} are not supported as labels", **where)
+    return tuple(int(s) for s in shape), bool(fortran), dtype, fh.tell()
+
+
+# ----------------------------------------------------------------- TIFF
+@dataclass(frozen=True)
+class TiffInfo:
+    """Shape and dtype of a TIFF's chosen series."""
+
+    shape: tuple[int, ...]
+    dtype: Any
+
+
+def _open(archive: SafeZip, member: str) -> Any:
+    """Open a TIFF member with :func:`dlformats.tiffio.open_tiff`: in place when stored uncompressed on disk."""
+    from dlformats.tiffio import open_tiff
+
+    name, limits = archive.source.name, archive.limits
+    stored = archive.stored_range(member)
+    if stored is not None and archive.source.path is not None:
+        return open_tiff(archive.source.path, name=name, member=member, limits=limits, offset=stored[0], size=stored[1])
+    return open_tiff(io.BytesIO(archive.read(member)), name=name, member=member, limits=limits)
+
+
+def _series(tif: Any, where: dict[str, str], index: int | None) -> Any:
+    series = tif.series
+    if index is not None:
+        if not 0 <= index < len(series):
+            raise InvalidOptionError(f"series {index} out of range 0..{len(series) - 1}", **where)
+        return series[index]
+    if len(series) > 1:
+        shapes = [tuple(int(n) for n in s.shape) for s in series]
+        raise AmbiguousInputError(
+            f"the TIFF holds {len(series)} images of shapes {shapes}",
+            option="series",
+            choices=list(range(len(series))),
+            hint="pick one with options={'series': N} (--option series=N)",
+            **where,
+        )
+    return series[0]
+
+
+def tiff_info(archive: SafeZip, member: str) -> TiffInfo:
+    """Shape and dtype of a TIFF member's only series, without decoding pixels."""
+    import numpy as np
+
+    where = {"path": archive.source.name, "member": member}
+    with _open(archive, member) as tif:
+        s = _series(tif, where, None)
+        return TiffInfo(tuple(int(n) for n in s.shape), np.dtype(s.dtype))
+
+
+def tiff_plane(archive: SafeZip, member: str) -> Any:
+    """Decode a one-plane TIFF member (length-1 axes allowed) as a 2-D numpy array."""
+    from dlformats.tiffio import series_array
+
+    where = {"path": archive.source.name, "member": member}
+    with _open(archive, member) as tif:
+        s = _series(tif, where, None)
+        plane_2d(tuple(int(n) for n in s.shape), where)
+        data = series_array(s, name=archive.source.name, member=member, limits=archive.limits)[...]
+    return data.reshape(data.shape[-2:])
+
+
+def tiff_series(archive: SafeZip, member: str, series: int | None) -> tuple[Any, str | None]:
+    """A TIFF member's series as a lazy array, and its axes when the file's metadata names them.
+
+    Only OME and ImageJ files name their axes; a plain TIFF's axes are left to the caller.
+    """
+    from dlformats.tiffio import series_array, series_axes
+
+    where = {"path": archive.source.name, "member": member}
+    tif = _open(archive, member)
+    try:
+        s = _series(tif, where, series)
+        array = series_array(s, name=archive.source.name, member=member, limits=archive.limits)
+        axes = series_axes(s) if (tif.is_ome or tif.is_imagej) else None
+    except BaseException:
+        tif.close()
+        raise
+    weakref.finalize(array, tif.close)
+    return array, axes
+
+
+# ----------------------------------------------------- batch/feature stack
+def plane_2d(shape: tuple[int, ...], where: dict[str, str]) -> tuple[int, int]:
+    """``(height, width)`` of a stack member, which must be one plane (length-1 axes allowed)."""
+    big = [n for n in shape if n != 1]
+    if len(shape) < 2 or len(big) > 2:
+        raise CorruptFileError(f"a batch/feature TIFF must hold one 2-D plane, found shape {shape}", **where)
+    return (int(shape[-2]), int(shape[-1]))
+
+
+class TiffStack:
+    """Many one-plane TIFF members seen as one ``(features, batches, height, width)`` array.
+
+    ``members[(f, b)]`` names the member holding feature ``f`` of batch ``b``
+    (indices from 0, already put in numeric order).  Members are decoded only
+    when a plane is asked for.
+    """
+
+    def __init__(
+        self, archive: SafeZip, members: dict[tuple[int, int], str], shape: tuple[int, int, int, int], dtype: Any
+    ) -> None:
+        self._archive = archive
+        self._members = members
+        self.shape = shape
+        self.dtype = dtype
+        self.ndim = 4
+
+    def __getitem__(self, key: tuple[Any, ...]) -> Any:
+        import numpy as np
+
+        f, b = key[0], key[1]
+        member = self._members[(int(f), int(b))]
+        where = {"path": self._archive.source.name, "member": member}
+        plane = tiff_plane(self._archive, member)
+        height, width = plane.shape
+        if (height, width) != self.shape[2:]:
+            raise InconsistentDataError(
+                f"plane of {height}x{width} pixels, other planes are {self.shape[2]}x{self.shape[3]}", **where
+            )
+        return np.asarray(plane).reshape(height, width)[key[2:]]
