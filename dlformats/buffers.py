@@ -62,9 +62,9 @@ def js_dtype_name(dtype: Any) -> str | None:
     """The JavaScript typed-array name holding numpy ``dtype`` (any byte order), or ``None`` if there is none."""
     import numpy as np
 
-    little = np.dtype(dtype).newbyteorder("<").str
+    little = np.dtype(dtype).newbyteorder("<")
     for name, code in JS_DTYPES.items():
-        if code == little and name != "Uint8ClampedArray":
+        if np.dtype(code) == little and name != "Uint8ClampedArray":
             return name
     return None
 
@@ -81,6 +81,30 @@ def positive_int(obj: dict[str, Any], key: str, *, path: str | None = None, memb
     return value
 
 
+def check_size(archive: SafeZip, member: str, shape: tuple[int, ...], dtype: Any, *, declared_by: str) -> int:
+    """Check that zip member ``member`` declares the size of a ``shape`` array of ``dtype``; return that size.
+
+    Reads nothing.  Raises :class:`CorruptFileError` saying the expected and found
+    byte counts (and what declared the shape: ``declared_by``) when they differ, and
+    :class:`LimitExceededError` when the size is over ``limits.array_bytes``.
+    """
+    import numpy as np
+
+    itemsize = np.dtype(dtype).itemsize
+    expected = math.prod(int(s) for s in shape) * itemsize
+    found = archive.info(member).file_size
+    where = {"path": archive.source.name, "member": member}
+    if found != expected:
+        dims = " x ".join(str(s) for s in shape)
+        raise CorruptFileError(
+            f"holds {found:,} bytes, expected {expected:,} "
+            f"({dims} values of {itemsize} bytes, as {declared_by} declares)",
+            **where,
+        )
+    archive.limits.check("array_bytes", expected, "buffer too large", **where)
+    return expected
+
+
 def read_buffer(
     archive: SafeZip,
     member: str,
@@ -91,10 +115,9 @@ def read_buffer(
 ) -> np.ndarray:
     """Read zip member ``member`` as a C-order array of ``shape`` and little-endian ``dtype``.
 
-    Before anything is read, the expected byte length ``prod(shape) * itemsize`` is
-    compared with the member's declared size (a mismatch is a
-    :class:`CorruptFileError` saying both, and what declared the shape:
-    ``declared_by``) and checked against ``limits.array_bytes``.  An uncompressed
+    Before anything is read, :func:`check_size` compares the expected byte length
+    ``prod(shape) * itemsize`` with the member's declared size and with
+    ``limits.array_bytes``.  An uncompressed
     member of a zip on disk is memory-mapped in place (its CRC checked first, in
     chunks); otherwise it is decompressed into memory.  The result is read-only and
     in native byte order.
@@ -104,16 +127,8 @@ def read_buffer(
     source = archive.source
     where = {"path": source.name, "member": member}
     dtype = np.dtype(dtype)
-    expected = math.prod(int(s) for s in shape) * dtype.itemsize
+    expected = check_size(archive, member, shape, dtype, declared_by=declared_by)
     info = archive.info(member)
-    if info.file_size != expected:
-        dims = " x ".join(str(s) for s in shape)
-        raise CorruptFileError(
-            f"holds {info.file_size:,} bytes, expected {expected:,} ({dims} values of {dtype.itemsize} bytes, "
-            f"as {declared_by} declares)",
-            **where,
-        )
-    archive.limits.check("array_bytes", expected, "buffer too large", **where)
     stored = archive.stored_range(member) if source.path is not None and dtype.isnative else None
     if stored is not None and info.compress_size == expected:
         offset, _ = stored
@@ -142,4 +157,4 @@ def _check_crc(source: Any, offset: int, size: int, crc: int, where: dict[str, A
         raise CorruptFileError(f"bad CRC-32: {value:08x}, the archive says {crc:08x}", **where)
 
 
-__all__ = ["JS_DTYPES", "js_dtype", "js_dtype_name", "positive_int", "read_buffer"]
+__all__ = ["JS_DTYPES", "check_size", "js_dtype", "js_dtype_name", "positive_int", "read_buffer"]
