@@ -1,1 +1,417 @@
-"""Plugin under construction."""
+"""TIFF images and label stacks (format ``tiff``), and multi-file OME-TIFF companions (``ome-companion``).
+
+Reads plain TIFF, ImageJ hyperstacks, OME-TIFF (one file, or several files listed by the
+first file's OME-XML or by a companion ``.companion.ome`` file), BigTIFF, either byte
+order, strips or tiles, pyramids (the full-resolution level), deflate / LZW / zstd /
+packbits / ... compression (imagecodecs), bool, integer and float samples, RGB(A)
+interleaved or planar.  The file is opened through :mod:`dlformats.tiffio`: the IFD chain
+is walked first (loops, bad offsets, ``Limits.tiff_pages``), tifffile's warnings become
+:class:`~dlformats.errors.CorruptFileError`, and planes are read lazily, one page at a time,
+so a stack larger than memory converts.
+
+Axes (letters ``TZBCSYX``; T, Z, B become frames, C and S channels, see
+:mod:`dlformats.arrays`), first rule that applies:
+
+1. ``axes=`` given by the caller: used as is, checked against the series' shape.
+2. OME or ImageJ metadata, or another tifffile series kind with real axis letters:
+   the file's axes (mapped by :func:`dlformats.tiffio.series_axes`; a generic sequence
+   ``I``/``Q`` becomes the first free of T, Z, B).
+3. Otherwise (plain TIFF, tifffile "shaped"), by number of dimensions, keeping tifffile's
+   page structure (``YX``, ``YXS`` for samples per pixel, ``SYX`` for planar samples):
+
+   ========  =============  ==========================================
+   dims      axes           note
+   ========  =============  ==========================================
+   2         ``YX``
+   3         ``TYX``        a page stack is a time series (frames)
+   4         ``CZYX``       DeepCell Label's usual layout
+   5         ``TCZYX``      OME order; T and Z both > 1 needs ``select``
+   ========  =============  ==========================================
+
+   When such a plain array has no sample axis and its last dimension is 3 or 4, that
+   dimension is taken as samples: 3-D ``(h, w, 3)`` is ``YXS``, 4-D is ``TYXS``.
+
+Ambiguity is never resolved by silently keeping index 0:
+
+* several series (or OME images): :class:`~dlformats.errors.AmbiguousInputError` with
+  option ``series`` (``options={"series": N}``, ``--option series=N``);
+* T and Z both longer than one: option ``select`` (``{"Z": 0}``, ``--select Z=0``);
+* an ImageJ header written by tifffile (``ImageJ=1.11a``) claiming both channels and
+  z-slices or times, with no channel metadata (LUTs, ranges, a composite mode): tifffile
+  writes such a header for any 4-D or 5-D array it was not told the axes of, so the
+  labels may be wrong (e.g. 20 time points of 5 z-slices stored as "5 channels, 20
+  slices"): option ``axes`` (``axes="ZCYX"`` confirms the header).
+
+With read option ``role="labels"`` the array becomes ``y`` (int32) instead of ``X``.
+Channel names come from the OME ``Channel Name`` attributes (``red``, ``green``,
+``blue``, ``alpha`` for RGB(A) samples).  A file that is one part of a multi-file
+OME-TIFF (OME-XML ``BinaryOnly``) reads as its own planes, with a warning naming the
+companion file that describes the whole dataset.
+
+Writing: ``X`` as an OME-TIFF of axes ``CTYX`` (``CZYX`` when the project's frames are
+z-slices; B is written as T), original dtype (native byte order), photometric
+``minisblack``, channel names in the OME ``Channel Name`` attributes, BigTIFF when over
+2 GiB, one page per plane streamed from the (possibly lazy) array.  A labels-only
+project writes ``y`` (int32; with DeepCell Label's export rule applied when it has
+cells, so values are cells).  Write option ``compression`` (``none``, ``zlib``,
+``lzw``, ``zstd``, ``packbits``; default ``zlib``).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlformats import FormatSpec, hookimpl
+from dlformats.errors import (
+    AmbiguousInputError,
+    CorruptFileError,
+    DLFormatsWarning,
+    InvalidOptionError,
+    NotMyFormat,
+)
+from dlformats.spec import parts
+
+if TYPE_CHECKING:
+    from dlformats.model import Project
+    from dlformats.sources import Source
+    from dlformats.spec import ReadOptions, WriteOptions
+
+SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+EXTENSIONS = (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".btf", ".tf8")
+COMPANION_EXTENSIONS = (".companion.ome", ".ome", ".ome.xml")
+
+DEFAULT_LEAD = {0: "", 1: "T", 2: "CZ", 3: "TCZ"}
+"""Axes of the leading (non-page) dimensions of a TIFF without axis metadata, by count."""
+
+COMPRESSIONS = {"none": None, "zlib": "zlib", "deflate": "zlib", "lzw": "lzw", "zstd": "zstd", "packbits": "packbits"}
+
+TIFFFILE_IMAGEJ_VERSION = "1.11a"  # what tifffile writes as the ImageJ version of its headers
+
+
+# ------------------------------------------------------------------ reading
+def _read(source: Source, options: ReadOptions) -> Project:
+    from dlformats import tiffio
+
+    if source.is_dir or not source.head.startswith(SIGNATURES):
+        raise NotMyFormat(f"content is {source.describe()}, not TIFF")
+    limits = options.limits
+    if source.path is not None:
+        tif = tiffio.open_tiff(source.path, name=source.name, limits=limits)
+    else:
+        tif = tiffio.open_tiff(source.open(), name=source.name, limits=limits)
+    return _project_from(tif, source, options)
+
+
+def _read_companion(source: Source, options: ReadOptions) -> Project:
+    """A companion ``.ome`` XML file: open the first TIFF it lists, with the companion's OME-XML."""
+    from dlformats import tiffio
+
+    xml = _companion_xml(source)
+    if xml is None:
+        raise NotMyFormat("not an OME-XML document listing TIFF files")
+    if source.path is None:
+        raise InvalidOptionError(
+            "an OME companion file must be read from disk, beside the TIFF files it lists", path=source.name
+        )
+    names = tiffio.ome_file_names(xml)
+    if not names:
+        raise CorruptFileError("the OME companion file lists no TIFF files", path=source.name)
+    first = names[0]
+    if first != Path(first).name or first in (".", ".."):
+        raise CorruptFileError(f"the OME companion names the file {first!r} outside its folder", path=source.name)
+    path = source.path.parent / first
+    if not path.is_file():
+        raise CorruptFileError(f"file {first!r} listed by the OME companion is missing", path=source.name)
+    tif = tiffio.open_tiff(path, name=source.name, limits=options.limits, omexml=xml)
+    return _project_from(tif, source, options)
+
+
+def _companion_xml(source: Source) -> str | None:
+    head = source.head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not head.startswith(b"<") or b"<OME" not in source.head or source.is_dir:
+        return None
+    limits = source.limits
+    limits.check("json_bytes", source.size, "OME companion file too large", path=source.name)
+    try:
+        text = source.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorruptFileError("the OME companion file is not UTF-8 text", path=source.name) from exc
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        raise CorruptFileError("the OME companion file declares a DTD or entities; refused", path=source.name)
+    return text
+
+
+def _sniff_companion(source: Source) -> bool:
+    head = source.head
+    return not source.is_dir and head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") and b"<OME" in head
+
+
+def _project_from(tif: Any, source: Source, options: ReadOptions) -> Project:
+    import weakref
+
+    from dlformats.model import Project
+
+    try:
+        series, index = _choose_series(tif, source, options)
+        array, axes, how = _array_and_axes(tif, series, source, options)
+        view = _lazy_view(array, axes, source, options)
+        names = _channel_names(tif, series, index, axes, options)
+        _warn_binary_only(tif, source)
+    except BaseException:
+        tif.close()
+        raise
+    weakref.finalize(view, tif.close)
+    view._tiff = tif  # the file stays open as long as the view lives
+    meta = {
+        "axes": axes,
+        "axes_from": how,
+        "tiff_kind": str(series.kind),
+        "tiff_series": index,
+        "tiff_shape": [int(s) for s in array.shape],
+        "byteorder": "big" if tif.byteorder == ">" else "little",
+        "bigtiff": bool(tif.is_bigtiff),
+    }
+    if options.extra.get("role") == "labels":
+        return Project(y=view, features=names, frame_axis=view.frame_axis, metadata=meta)
+    return Project(X=view, channels=names, frame_axis=view.frame_axis, metadata=meta)
+
+
+def _choose_series(tif: Any, source: Source, options: ReadOptions) -> tuple[Any, int]:
+    series = list(tif.series)
+    choice = options.extra.get("series")
+    described = "; ".join(
+        f"{i}: {s.kind} {s.levels[0].axes if s.levels else s.axes} {tuple(s.shape)} {s.dtype}"
+        for i, s in enumerate(series)
+    )
+    if choice is None:
+        if len(series) > 1:
+            raise AmbiguousInputError(
+                f"the TIFF holds {len(series)} image series ({described})",
+                option="series",
+                choices=list(range(len(series))),
+                path=source.name,
+                hint="pick one with options={'series': N} (--option series=N)",
+            )
+        return series[0], 0
+    if isinstance(choice, bool) or not isinstance(choice, int) or not 0 <= choice < len(series):
+        raise InvalidOptionError(
+            f"series={choice!r} is not one of 0..{len(series) - 1}", path=source.name, hint=f"series: {described}"
+        )
+    return series[choice], choice
+
+
+def _array_and_axes(tif: Any, series: Any, source: Source, options: ReadOptions) -> tuple[Any, str, str]:
+    """The lazy series array, its axes and where they came from (``option``, ``file``, ``default``)."""
+    from dlformats import tiffio
+    from dlformats.arrays import check_axes
+
+    array = tiffio.series_array(series, name=source.name, limits=options.limits)
+    if options.axes is not None:
+        return array, check_axes(options.axes, array.shape, path=source.name), "option"
+    level = series.levels[0] if series.levels else series
+    letters = str(level.axes).upper()
+    if series.kind in ("ome", "imagej") or set(letters) - set("IQYXS"):
+        axes = tiffio.series_axes(series)
+        if series.kind == "imagej":
+            _check_imagej_guess(tif, axes, array.shape, source)
+        return array, axes, "file"
+    return array, _default_axes(letters, array.shape, source), "default"
+
+
+def _default_axes(letters: str, shape: tuple[int, ...], source: Source) -> str:
+    """Axes of a TIFF without axis metadata (see the module docstring)."""
+    page = re.search(r"[YXS]*$", letters).group(0)  # type: ignore[union-attr]
+    lead = len(letters) - len(page)
+    if "S" not in page and page.endswith("YX") and lead >= 1 and shape[-1] in (3, 4):
+        page, lead = "YXS", lead - 1  # channels-last colour: (..., h, w, 3 or 4)
+    if lead not in DEFAULT_LEAD:
+        raise AmbiguousInputError(
+            f"the TIFF has {len(shape)} dimensions {tuple(shape)} and no axis metadata",
+            option="axes",
+            path=source.name,
+            hint="give axes= with one letter per dimension from T, Z, B, C, S, Y, X",
+        )
+    return DEFAULT_LEAD[lead] + page
+
+
+def _check_imagej_guess(tif: Any, axes: str, shape: tuple[int, ...], source: Source) -> None:
+    meta = tif.imagej_metadata or {}
+    if str(meta.get("ImageJ", "")) != TIFFFILE_IMAGEJ_VERSION:
+        return
+    if any(key in meta for key in ("LUTs", "Ranges", "Labels")) or meta.get("mode") not in (None, "grayscale"):
+        return  # the writer described its channels: the header is deliberate
+    sizes = dict(zip(axes, shape))
+    frames = [a for a in "TZ" if sizes.get(a, 1) > 1]
+    if sizes.get("C", 1) > 1 and frames:
+        described = ", ".join(f"{sizes[a]} {name}" for a, name in (("C", "channels"), *[(f, f) for f in frames]))
+        raise AmbiguousInputError(
+            f"the ImageJ header says {described} (axes {axes}, shape {tuple(shape)}) but was written by tifffile, "
+            "which labels any array that way unless told its axes, so the channels may really be z-slices or times",
+            option="axes",
+            choices=[axes],
+            path=source.name,
+            hint=f"confirm the header with axes={axes!r}, or give the real order{_alternative(axes, sizes)} "
+            "(plus select=, e.g. --select Z=0, when both T and Z are longer than one)",
+        )
+
+
+def _alternative(axes: str, sizes: dict[str, int]) -> str:
+    """An example axes string reading the 'channels' as the missing one of T and Z."""
+    if "T" in axes and "Z" in axes:
+        return ""
+    if "Z" in axes:  # "ZCYX": the slices are times and the channels z-slices
+        alt = axes.replace("Z", "T").replace("C", "Z")
+        return f", e.g. axes={alt!r} if the {sizes['Z']} 'slices' are times of {sizes['C']} z-slices"
+    alt = axes.replace("C", "Z")
+    return f", e.g. axes={alt!r} if the {sizes['C']} 'channels' are z-slices"
+
+
+def _lazy_view(array: Any, axes: str, source: Source, options: ReadOptions) -> Any:
+    from dlformats.arrays import LazyArray
+
+    select = options.extra.get("select")
+    if select is not None and not isinstance(select, Mapping):
+        raise InvalidOptionError(f"select={select!r} must map axis letters to indices, e.g. {{'Z': 0}}")
+    return LazyArray(
+        array,
+        axes,
+        select=select,
+        labels=options.extra.get("role") == "labels",
+        path=source.name,
+        default_frame_axis="Z" if "Z" in axes and "T" not in axes else "T",
+    )
+
+
+def _channel_names(tif: Any, series: Any, index: int, axes: str, options: ReadOptions) -> list[str]:
+    """OME channel names (or red/green/blue/alpha for RGB samples) when they fit the channels read."""
+    if options.axes is not None:
+        return []
+    sizes = dict(zip(axes, series.levels[0].shape if series.levels else series.shape))
+    select = {str(k).upper(): v for k, v in (options.extra.get("select") or {}).items()}
+    names = _ome_channel_names(tif, index) if series.kind == "ome" else []
+    if names and len(names) == sizes.get("C", 1) and sizes.get("S", 1) == 1 and any(names):
+        if "C" in select:
+            return [names[int(select["C"])]]
+        return names if len(names) > 1 or "C" in axes else names[:1]
+    keyframe = series.keyframe
+    if sizes.get("C", 1) == 1 and sizes.get("S", 1) in (3, 4) and "S" not in select and int(keyframe.photometric) == 2:
+        return ["red", "green", "blue", "alpha"][: sizes["S"]]
+    return []
+
+
+def _ome_channel_names(tif: Any, index: int) -> list[str]:
+    import tifffile
+
+    try:
+        ome = tifffile.xml2dict(tif.ome_metadata or "")
+    except Exception:  # noqa: BLE001 - tifffile parsed this OME-XML already; names are optional
+        return []
+    images = ome.get("OME", {}).get("Image", [])
+    images = images if isinstance(images, list) else [images]
+    if index >= len(images) or not isinstance(images[index], dict):
+        return []
+    channels = images[index].get("Pixels", {}).get("Channel", [])
+    channels = channels if isinstance(channels, list) else [channels]
+    return [str(ch.get("Name", "")) if isinstance(ch, dict) else "" for ch in channels]
+
+
+def _warn_binary_only(tif: Any, source: Source) -> None:
+    ome = tif.ome_metadata if tif.is_ome else None
+    if not ome or "BinaryOnly" not in ome[:4096]:
+        return
+    found = re.search(r'MetadataFile\s*=\s*"([^"]*)"', ome)
+    companion = found.group(1) if found else "its companion file"
+    warnings.warn(
+        f"{source.name}: this file is one part of a multi-file OME-TIFF; only its own planes are read. "
+        f"Read {companion} to get the whole dataset",
+        DLFormatsWarning,
+        stacklevel=2,
+    )
+
+
+# ------------------------------------------------------------------ writing
+def _write(project: Project, path: Path, options: WriteOptions) -> None:
+    import numpy as np
+    import tifffile
+
+    if project.X is not None:
+        array, names, labels = project.X, list(project.channels), False
+    elif project.y is not None:
+        array, names, labels = project.y, list(project.features), True
+    else:
+        raise InvalidOptionError("the project has neither an image nor labels to write", path=str(path))
+    compression = _compression(options, path)
+    channels, frames, height, width = (int(s) for s in array.shape)
+    dtype = np.dtype(np.int32) if labels else np.dtype(array.dtype).newbyteorder("=")
+    plan = None
+    if labels and project.cells is not None:
+        from dlformats.model import plan_export
+
+        plan = plan_export(project.cells)
+    total = channels * frames
+
+    def planes() -> Any:
+        done = 0
+        for c in range(channels):
+            for t in range(frames):
+                plane = np.asarray(array[c, t])
+                if plan is not None:
+                    plane = plan.apply(plane, c, t)
+                yield np.ascontiguousarray(plane, dtype=dtype)
+                done += 1
+                options.report(done, total)
+
+    frame_letter = "Z" if project.frame_axis == "Z" else "T"
+    metadata: dict[str, Any] = {"axes": f"C{frame_letter}YX"}
+    if names and len(names) == channels:
+        metadata["Channel"] = {"Name": [str(n) for n in names]}
+    nbytes = total * height * width * dtype.itemsize
+    with tifffile.TiffWriter(path, bigtiff=nbytes > (2**31 - 2**25), ome=True) as tif:
+        tif.write(
+            planes(),
+            shape=(channels, frames, height, width),
+            dtype=dtype,
+            photometric="minisblack",
+            compression=compression,
+            metadata=metadata,
+        )
+
+
+def _compression(options: WriteOptions, path: Path) -> Any:
+    name = str(options.extra.get("compression", "zlib")).lower()
+    if name not in COMPRESSIONS:
+        raise InvalidOptionError(
+            f"compression={name!r} is not supported", path=str(path), hint="use one of " + ", ".join(COMPRESSIONS)
+        )
+    return COMPRESSIONS[name]
+
+
+@hookimpl
+def dlformats_formats() -> list[FormatSpec]:
+    """The TIFF format and the OME companion format."""
+    return [
+        FormatSpec(
+            name="tiff",
+            description="TIFF, BigTIFF, ImageJ and OME-TIFF images or label stacks (any axes, lazily read)",
+            extensions=EXTENSIONS,
+            signatures=SIGNATURES,
+            reads=parts("X", "y", "channels", "features"),
+            writes=parts("X", "channels"),
+            read=_read,
+            write=_write,
+            install_hint="tifffile, imagecodecs",
+        ),
+        FormatSpec(
+            name="ome-companion",
+            description="multi-file OME-TIFF described by a companion .ome XML file beside its TIFFs",
+            extensions=COMPANION_EXTENSIONS,
+            sniff=_sniff_companion,
+            reads=parts("X", "y", "channels", "features"),
+            read=_read_companion,
+            install_hint="tifffile, imagecodecs",
+        ),
+    ]
