@@ -217,7 +217,7 @@ def _assign_features(cells: list[Any], y: Any) -> list[Any]:
 
 
 # ------------------------------------------------------------------ writing
-def _codec(options: WriteOptions, key: str, default: str) -> tuple[Any, ...] | None:
+def _codec(options: WriteOptions, key: str, default: str) -> tuple[str, int] | None:
     name = str(options.extra.get(key, default)).lower()
     if name not in CODECS:
         raise InvalidOptionError(f"unknown {key} {name!r}", hint="use one of " + ", ".join(CODECS))
@@ -246,7 +246,8 @@ def _write_ome(path: Path, planes: Any, shape: tuple[int, ...], dtype: Any, name
             dtype=dtype,
             photometric="minisblack",
             metadata=metadata,
-            compression=codec,
+            compression=codec[0] if codec else None,
+            compressionargs={"level": codec[1]} if codec else None,
             rowsperstrip=rows,
             maxworkers=2 if codec else 1,
         )
