@@ -97,7 +97,7 @@ def _read_source(
             project.metadata.setdefault("format", fmt.name)
             project.metadata.setdefault("plugin", fmt.plugin)
         if source.path is not None and source._cleanup is not None and result:
-            weakref.finalize(result[0], source.close)
+            _close_when_unused(source, result)
         return result
     error = registry.no_reader(
         source, notes, "no reader accepts this file" if candidates else "no format recognises this file"
@@ -116,6 +116,28 @@ def _source_label(src: Any, default: str) -> str:
         return str(src)
     name = getattr(src, "name", None)
     return name if isinstance(name, str) else default
+
+
+def _close_when_unused(source: Source, projects: list[Project]) -> None:
+    """Close ``source`` (removing a downloaded copy) once its projects *and* their arrays are gone.
+
+    Lazy arrays read from the source, and may outlive their project: the labels of a
+    separate source are moved into the image's project by :func:`_merge_labels`.
+    """
+    owners: list[Any] = [*projects, *(a for p in projects for a in (p.X, p.y) if a is not None)]
+    alive = [0]
+
+    def release() -> None:
+        alive[0] -= 1
+        if alive[0] == 0:
+            source.close()
+
+    for owner in owners:
+        try:
+            weakref.finalize(owner, release)
+        except TypeError:  # not weak-referenceable: the project's own finalizer covers it
+            continue
+        alive[0] += 1
 
 
 def _merge_labels(image: Project, labels: Project, *, path: str) -> Project:
@@ -347,9 +369,7 @@ def info(
 
     Reads no pixels except to count cells when the source lists none.
     """
-    projects = read_all(
-        src, labels, axes=axes, labels_axes=labels_axes, format=format, limits=limits, options=options
-    )
+    projects = read_all(src, labels, axes=axes, labels_axes=labels_axes, format=format, limits=limits, options=options)
     out = []
     for project in projects:
         summary = project.summary()

@@ -249,5 +249,8 @@ def _download(url: str, limits: Limits) -> Source:
         raise
     except (urllib.error.URLError, OSError, ValueError) as exc:
         shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(exc, urllib.error.HTTPError):
+            exc.close()
+            raise CorruptFileError(f"download failed: HTTP {exc.code} {exc.reason}", path=url) from exc
         raise CorruptFileError(f"download failed: {getattr(exc, 'reason', exc)}", path=url) from exc
     return Source(name=url, path=target, filename=filename, limits=limits, cleanup=folder)
