@@ -186,7 +186,9 @@ def _read(source: Source, options: ReadOptions) -> Project:
     array = decode(source, header)
     axes = options.axes or ("YXS" if array.ndim == 3 else "YX")
     labels = options.extra.get("role") == "labels"
-    lazy = LazyArray(array, axes, labels=labels, select=options.extra.get("select"), path=source.name)
+    # a select= meant for another source's axes (e.g. {"Z": 0} for a TIFF beside this mask) does not apply here
+    select = {k: v for k, v in (options.extra.get("select") or {}).items() if str(k).upper() in axes.upper()}
+    lazy = LazyArray(array, axes, labels=labels, select=select, path=source.name)
     meta = {
         "png": {
             "width": header.width,

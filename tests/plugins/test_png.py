@@ -273,3 +273,16 @@ def test_labels_written_and_read_back_as_labels(tmp_path):
     y[0, 0, 0, 0] = 70000
     with pytest.raises(UnsupportedFeatureError, match="16-bit"):
         dlformats.write(project, tmp_path / "big.png", options={"part": "y"})
+
+
+def test_select_for_the_image_does_not_break_a_png_mask(tmp_path):
+    zstack = np.arange(3 * 5 * 6, dtype=np.uint16).reshape(3, 5, 6)
+    np.save(tmp_path / "zstack.npy", zstack)
+    mask = np.zeros((5, 6), np.uint8)
+    mask[1:3, 1:4] = 1
+    (tmp_path / "mask.png").write_bytes(pil_png(Image.fromarray(mask)))
+    project = dlformats.read(
+        tmp_path / "zstack.npy", labels=tmp_path / "mask.png", axes="ZYX", options={"select": {"Z": 1}}
+    )
+    assert np.array_equal(np.asarray(project.X)[0, 0], zstack[1])
+    assert np.array_equal(np.asarray(project.y)[0, 0], mask)
