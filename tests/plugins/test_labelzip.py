@@ -501,13 +501,14 @@ def test_tiff_image_with_label_zip(tmp_path):
 
 
 def test_npz_image_with_label_zip(tmp_path):
-    if not _registered("numpy"):
-        pytest.skip("the numpy plugin is not registered yet")
+    if not _registered("npz"):
+        pytest.skip("the numpy plugin (format npz) is not registered yet")
     image = np.random.default_rng(0).integers(0, 255, (3, 9, 7, 2), dtype=np.uint8)  # BYXC
     np.savez(tmp_path / "train.npz", X=image)
     y = labels(features=1, frames=3)
     merged = read(tmp_path / "train.npz", labels=make_zip(tmp_path / "labels.zip", stack_members(y)))
     assert merged.X.shape == (2, 3, 9, 7)
+    np.testing.assert_array_equal(np.asarray(merged.X), np.moveaxis(image, -1, 0))
     np.testing.assert_array_equal(np.asarray(merged.y), y)
 
 
@@ -519,3 +520,35 @@ def test_a_labels_source_without_an_array_keeps_the_image_labels():
     merged = _merge_labels(image, Project(divisions=[Division(1, [2, 3], 1)]), path="lineage.json")
     assert merged.y is y and merged.cells == image.cells
     assert merged.divisions == [Division(1, [2, 3], 1)]
+
+
+# ---------------------------------------------------------------- hostile input
+def _looping_tiff() -> bytes:
+    """A little-endian TIFF whose only IFD names itself as the next one."""
+    import struct
+
+    entries = [(256, 3, 1, 2), (257, 3, 1, 2), (258, 3, 1, 8), (273, 4, 1, 8), (279, 4, 1, 4)]
+    ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHII", *e) for e in entries)
+    return b"II*\0" + struct.pack("<I", 8) + ifd + struct.pack("<I", 8)
+
+
+def test_a_looping_tiff_member_is_refused_not_hung(tmp_path):
+    y = labels(features=1, frames=2)
+    members = stack_members(y)
+    members[1] = (members[1][0], _looping_tiff())
+    with pytest.raises(CorruptFileError) as err:
+        dlformats.read(make_zip(tmp_path / "labels.zip", members))
+    assert err.value.member == members[1][0] and "loop" in str(err.value)
+
+
+def test_stack_size_checked_against_limits_before_decoding(tmp_path):
+    path = make_zip(tmp_path / "labels.zip", stack_members(labels(features=2, frames=3)))
+    with pytest.raises(LimitExceededError) as err:
+        dlformats.read(path, limits=dlformats.Limits(total_bytes=1000))
+    assert err.value.found == 2 * 3 * 9 * 7 * 4
+
+
+def test_unsafe_member_names_are_refused(tmp_path):
+    members = [*stack_members(labels(1, 1)), ("../escape.tif", tif(np.zeros((2, 2), np.uint8)))]
+    with pytest.raises(dlformats.UnsafeArchiveError):
+        dlformats.read(make_zip(tmp_path / "labels.zip", members))
