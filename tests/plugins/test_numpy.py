@@ -262,7 +262,7 @@ def test_six_d_needs_axes():
 def test_byte_orders_and_dtypes(tmp_path, dtype):
     a = (np.arange(6 * 7).reshape(6, 7) * 3 - 10 * (np.dtype(dtype).kind != "u")).astype(dtype)
     np.save(tmp_path / "a.npy", a)
-    X = dlformats.read(tmp_path / "a.npy").X
+    X = testing.check_read("npy", tmp_path / "a.npy").X
     assert X.dtype == np.dtype(dtype).newbyteorder("=")
     assert np.array_equal(np.asarray(X)[0, 0], a)
 
@@ -459,3 +459,10 @@ def test_no_warning_for_a_clean_npz(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         dlformats.read(path)
+
+
+def test_npz_with_labels_only(tmp_path):
+    _, y = deepcell_arrays()
+    project = dlformats.read(make_npz(tmp_path / "only_y.npz", {"y": y}))
+    assert project.X is None
+    assert np.array_equal(np.asarray(project.y), channels_first(y))
