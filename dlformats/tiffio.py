@@ -433,9 +433,13 @@ class TiffSeriesArray:
         self.dtype = np.dtype(level.dtype).newbyteorder("=")
         itemsize = self.dtype.itemsize
         limits.check("total_bytes", math.prod(self.shape) * itemsize, "TIFF series too large", **self._where)
-        keyframe = level.keyframe
+        with tifffile_problems(name, member, "tifffile cannot index the series' pages"):
+            keyframe = level.keyframe
+            pages = list(level.pages)
         if keyframe is None:
             raise CorruptFileError("the series has no pages", **self._where)
+        self._key_shape = tuple(int(s) for s in keyframe.shape)
+        self._key_dtype = np.dtype(keyframe.dtype)
         page_items = math.prod(int(s) for s in keyframe.shape)
         split = self.ndim
         while split > 0 and math.prod(self.shape[split:]) < page_items:
@@ -448,7 +452,7 @@ class TiffSeriesArray:
         self._page_shape = self.shape[split:]
         limits.check("array_bytes", page_items * itemsize, "TIFF page too large", **self._where)
         nplanes = math.prod(self.shape[:split])
-        self._pages = list(level.pages)
+        self._pages = pages
         self._contiguous: int | None = None
         if len(self._pages) != nplanes:
             offset = getattr(level, "dataoffset", None)
@@ -475,6 +479,13 @@ class TiffSeriesArray:
         page = self._pages[index]
         if page is None:
             raise CorruptFileError(f"page {index} of the series is missing from the file", **self._where)
+        if tuple(page.shape) != self._key_shape or np.dtype(page.dtype) != self._key_dtype:
+            # each page is decoded at its own declared size: only the first one was checked
+            raise CorruptFileError(
+                f"page {index} declares shape {tuple(page.shape)} {page.dtype}, unlike the series' "
+                f"{self._key_shape} {self._key_dtype}",
+                **self._where,
+            )
         fh = page.parent.filehandle
         reopened = fh.closed  # pages of the other files of a multi-file OME-TIFF: tifffile closes them
         with tifffile_problems(self._name, self._member, f"tifffile cannot decode page {index}"):

@@ -528,3 +528,36 @@ def test_labels_only_project_writes_y(tmp_path):
     plane = np.asarray(back.X[0, 0])
     # export rule: the value shared by cells 2 and 5 becomes a new value above every cell
     assert set(np.unique(plane)) == {0, 1, 6}
+
+
+def _patch_tag(path: Path, page: int, tag: int, *, dtype: int | None = None, value: int | None = None) -> None:
+    """Rewrite one entry of a classic little-endian IFD in place."""
+    with tifffile.TiffFile(path) as tif:
+        offset = tif.pages[page].offset
+    raw = bytearray(path.read_bytes())
+    count = int.from_bytes(raw[offset : offset + 2], "little")
+    for i in range(count):
+        entry = offset + 2 + 12 * i
+        if int.from_bytes(raw[entry : entry + 2], "little") == tag:
+            if dtype is not None:
+                raw[entry + 2 : entry + 4] = dtype.to_bytes(2, "little")
+            if value is not None:
+                raw[entry + 8 : entry + 12] = value.to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"tag": 257, "value": 60000},  # page 1 claims 60000 rows: decoded at its own size, 133 GiB once
+        {"tag": 277, "dtype": 153},  # page 1's SamplesPerPixel has an invalid type: tifffile raised TypeError
+    ],
+    ids=["taller-later-page", "bad-tag-type"],
+)
+def test_fuzz_regressions_later_pages_differ(tmp_path, patch):
+    path = tmp_path / "later.tif"
+    tifffile.imwrite(path, np.ones((3, 4, 5), np.uint16), photometric="minisblack", metadata=None)
+    _patch_tag(path, 1, **patch)
+    with pytest.raises(CorruptFileError) as err:
+        np.asarray(dlformats.read(path).X)
+    assert err.value.path == str(path)
