@@ -240,7 +240,7 @@ def _check_names(arrays: _Arrays, X: Any, y: Any, path: str) -> None:
     for part, arr, names in (("channels", X, arrays.channels), ("features", y, arrays.features)):
         if arr is not None and names and len(names) != arr.shape[0]:
             raise InconsistentDataError(
-                f"{len(names)} {part} names for {arr.shape[0]} {part}",
+                f"{len(names)} names for {arr.shape[0]} {part}",
                 path=path,
                 member=arrays.name_members.get(part),
             )

@@ -187,7 +187,7 @@ def test_names_cell_types_and_embeddings(tmp_path):
 def test_names_must_match_channels_and_be_unicode(tmp_path):
     X, _ = deepcell_arrays()
     path = make_npz(tmp_path / "three.npz", {"X": X, "channels": np.array(["a", "b", "c"])})
-    with pytest.raises(InconsistentDataError, match="3 channels names for 2 channels") as info:
+    with pytest.raises(InconsistentDataError, match="3 names for 2 channels") as info:
         dlformats.read(path)
     assert info.value.member == "channels"
     buf = io.BytesIO()  # string names saved as objects: only a pickle could restore them
