@@ -19,6 +19,7 @@ This module imports numpy only inside the functions that need it, so that
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -77,8 +78,8 @@ class CellType:
 class Spots:
     """Spot coordinates (pixels; ``x`` along width, ``y`` along height) and further columns.
 
-    ``columns`` holds every column after ``x`` and ``y`` in file order, by header
-    name.  In DeepCell Label these are cell assignments, one per feature (integers,
+    ``columns`` holds every column other than ``x`` and ``y`` in file order, by
+    header name.  In DeepCell Label these are cell assignments, one per feature (integers,
     ``None`` for an empty field); other columns are kept as they are (numbers or text).
     """
 
@@ -208,7 +209,10 @@ class Project:
         Checks shapes and dtypes of ``X`` and ``y``, that they agree, the lengths of
         channel and feature names, cells (frames and features in range, duplicates),
         divisions (named cells exist, frames in range, a cell is not its own
-        daughter), cell types and embeddings.  With ``pixels=True`` it also reads
+        daughter), cell types, embeddings and spot coordinates (finite).  A project
+        without ``X`` and ``y`` is sound when it holds other parts (a lineage or a
+        spots table read on its own); its frames and features are then unknown, so
+        only their signs are checked.  With ``pixels=True`` it also reads
         every label plane once and reports cells whose value is absent from their
         frame and values present in a frame but used by no cell.
         """
@@ -222,8 +226,11 @@ class Project:
                 add(Problem(name, f"must have 4 dimensions ({axes}, frames, height, width), has shape {shape}"))
             elif 0 in shape:
                 add(Problem(name, f"has an empty axis: shape {shape}"))
-        if self.X is None and self.y is None:
-            add(Problem("X", "the project has neither an image nor labels"))
+        # A project without arrays is still sound when it carries other parts: a
+        # lineage or a spots table read on its own, later merged with an image.
+        has_arrays = self.X is not None or self.y is not None
+        if not has_arrays and not self.has_parts():
+            add(Problem("X", "the project has neither an image nor labels, nor cells, divisions or spots"))
         if self.y is not None and len(self.y.shape) == 4:
             kind = getattr(self.y.dtype, "kind", "?")
             if kind not in "iub":
@@ -253,14 +260,21 @@ class Project:
             add(Problem("frame_axis", f"must be T, Z or B, not {self.frame_axis!r}"))
 
         frames, features = self.num_frames, self.num_features
+        # Without arrays the frame and feature counts are unknown: only signs are checked.
+        span = f"0..{frames - 1}" if has_arrays else "0 and up"
+        fspan = f"0..{features - 1}" if has_arrays else "0 and up"
+
+        def in_range(i: int, n: int) -> bool:
+            return 0 <= i < n if has_arrays else i >= 0
+
         known: set[int] = set()
         if self.cells is not None:
             seen: set[Cell] = set()
             for cell in self.cells:
-                if not 0 <= cell.t < frames:
-                    add(Problem("cells", f"{_cell_text(cell)}: frame {cell.t} out of range 0..{frames - 1}"))
-                if not 0 <= cell.c < features:
-                    add(Problem("cells", f"{_cell_text(cell)}: feature {cell.c} out of range 0..{features - 1}"))
+                if not in_range(cell.t, frames):
+                    add(Problem("cells", f"{_cell_text(cell)}: frame {cell.t} out of range {span}"))
+                if not in_range(cell.c, features):
+                    add(Problem("cells", f"{_cell_text(cell)}: feature {cell.c} out of range {fspan}"))
                 if cell.value <= 0 or cell.cell <= 0:
                     add(Problem("cells", f"{_cell_text(cell)}: value and cell must be positive"))
                 if cell in seen:
@@ -271,8 +285,8 @@ class Project:
         daughters_seen: dict[int, int] = {}
         for d in self.divisions:
             text = f"division of {d.parent} into {d.daughters} at frame {d.t}"
-            if not 0 <= d.t < frames:
-                add(Problem("divisions", f"{text}: frame out of range 0..{frames - 1}"))
+            if not in_range(d.t, frames):
+                add(Problem("divisions", f"{text}: frame out of range {span}"))
             if d.parent in d.daughters:
                 add(Problem("divisions", f"{text}: a cell cannot be its own daughter"))
             if len(set(d.daughters)) != len(d.daughters):
@@ -299,10 +313,22 @@ class Project:
             n = len(self.spots.x)
             if len(self.spots.y) != n or any(len(v) != n for v in self.spots.columns.values()):
                 add(Problem("spots", "columns have different lengths"))
+            elif not all(_finite_number(v) for v in (*self.spots.x, *self.spots.y)):
+                add(Problem("spots", "coordinates must be finite numbers"))
 
         if pixels and self.y is not None and self.cells is not None:
             problems.extend(_pixel_problems(self))
         return problems
+
+    def has_parts(self) -> bool:
+        """True when the project holds anything besides ``X`` and ``y`` (cells, divisions, spots...)."""
+        return (
+            self.cells is not None
+            or bool(self.divisions)
+            or self.spots is not None
+            or bool(self.cell_types)
+            or self.embeddings is not None
+        )
 
     def check(self, *, path: str | None = None, pixels: bool = False) -> list[Problem]:
         """Validate; raise :class:`InconsistentDataError` listing the errors, else return the warnings."""
@@ -346,6 +372,13 @@ class Project:
             "embeddings": len(self.embeddings) if self.embeddings is not None else 0,
             "provenance": {k: vars(v) for k, v in self.provenance.items()},
         }
+
+
+def _finite_number(value: Any) -> bool:
+    try:
+        return not isinstance(value, bool) and math.isfinite(value)
+    except TypeError:
+        return False
 
 
 def _cell_text(cell: Cell) -> str:
@@ -454,7 +487,8 @@ def plan_export(cells: Iterable[Cell]) -> ExportPlan:
                 next_value += 1
             out.extend(Cell(int(new[i]), m, t, c) for m in members)
         tables[(c, t)] = (old, new)
-    out.sort(key=lambda k: (k.t, k.c, k.value, k.cell))
+    # A cell alone under two values of one frame gets both values mapped to it: list it once.
+    out = sorted(set(out), key=lambda k: (k.t, k.c, k.value, k.cell))
     return ExportPlan(out, tables)
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import math
+import numbers
+import re
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import CorruptFileError
+from .errors import CorruptFileError, DLFormatsWarning, InconsistentDataError
 from .jsonio import dump_json, int_key
 from .limits import DEFAULT_LIMITS, Limits
 from .model import Cell, CellType, Division, Problem, Spots
@@ -148,19 +150,38 @@ def lineage_to_divisions(
     member: str | None = "lineage.json",
     labels_frames: dict[int, list[int]] | None = None,
 ) -> tuple[list[Division], list[Problem]]:
-    """Convert a deepcell-tracking lineage (``{"label": {...}}``) to divisions.
+    """Convert a deepcell-tracking lineage (``{"label": {...}}``) to divisions, checking every rule.
 
-    Each label with daughters gives one division at the daughters' first frame
-    (from their ``frames``; else ``frame_div``/``divisionFrame``; else the
-    parent's last frame + 1).  Returns the divisions and every rule of a valid
-    lineage that the file breaks (keys are labels, parent and daughters point at
-    each other, a daughter starts right after its parent ends, and, when
-    ``labels_frames`` gives the frames where each label occurs, that every label has
-    an entry and ``frames`` equals them).  Malformed structure raises ``CorruptFileError``.
+    Each label with daughters gives one division at the daughters' first frame (from
+    their ``frames``; else ``frame_div``/``divisionFrame``; else the parent's last
+    frame + 1).  ``frame_div`` and ``capped`` are optional.
+
+    Returns the divisions and every rule of a valid lineage that the file breaks,
+    all at once: a key names its own ``label``; labels are positive; ``frames`` are
+    listed once each; parent and daughters exist and point at each other; a
+    daughter starts right after its parent's last frame; ``frame_div``, when given,
+    is the daughters' first frame; and, when ``labels_frames`` gives the (0-based)
+    frames where each label occurs, every label has an entry, every entry's label
+    occurs, and ``frames`` equals where it occurs.  Problems after which the
+    divisions are still well defined have severity ``"warning"``; those that leave
+    a division undefined (no frame to place it at, a cell its own parent or
+    daughter, a label that is not positive) are ``"error"``.
+
+    Malformed structure (not an object, keys that are not plain integers, entries
+    that are not objects, frames, daughters or parent that are not integers,
+    negative frames) raises :class:`CorruptFileError`.
     """
     where = _where(path, member)
     if not isinstance(obj, dict):
         raise CorruptFileError("lineage must be an object keyed by label", **where)
+    problems: list[Problem] = []
+
+    def warn(msg: str) -> None:
+        problems.append(Problem("divisions", msg, "warning"))
+
+    def error(msg: str) -> None:
+        problems.append(Problem("divisions", msg, "error"))
+
     tracks: dict[int, dict[str, Any]] = {}
     for key, entry in obj.items():
         label = int_key(key, what="lineage key", **where)
@@ -170,65 +191,111 @@ def lineage_to_divisions(
         daughters = entry.get("daughters", []) or []
         if not isinstance(frames, list) or not isinstance(daughters, list):
             raise CorruptFileError(f"label {key}: 'frames' and 'daughters' must be lists", **where)
+        frame_list = [_int(f, f"label {key} frame", where) for f in frames]
+        if any(f < 0 for f in frame_list):
+            raise CorruptFileError(f"label {key}: negative frame in {frame_list}", **where)
         parent = entry.get("parent")
+        frame_div = entry.get("frame_div", entry.get("divisionFrame"))
+        if frame_div is not None and (isinstance(frame_div, bool) or not isinstance(frame_div, int)):
+            warn(f"label {label}: frame_div {frame_div!r} is not an integer; ignored")
+            frame_div = None
         tracks[label] = {
             "label": _int(entry.get("label", label), f"label {key} label", where),
-            "frames": sorted(_int(f, f"label {key} frame", where) for f in frames),
+            "frames": sorted(set(frame_list)),
             "daughters": [_int(d, f"label {key} daughter", where) for d in daughters],
             "parent": None if parent is None else _int(parent, f"label {key} parent", where),
-            "frame_div": entry.get("frame_div", entry.get("divisionFrame")),
+            "frame_div": frame_div,
         }
-    problems: list[Problem] = []
-
-    def bad(msg: str) -> None:
-        problems.append(Problem("divisions", msg))
+        if len(set(frame_list)) != len(frame_list):
+            warn(f"label {label}: a frame is listed more than once in {frame_list}")
 
     divisions = []
     for label, tr in sorted(tracks.items()):
         if tr["label"] != label:
-            bad(f"key {label} holds label {tr['label']}")
+            warn(f"key {label} holds label {tr['label']}; the key is used")
+        if label <= 0:
+            error(f"label {label}: labels must be positive")
         parent = tr["parent"]
-        if parent is not None:
+        if parent == label:
+            error(f"label {label} is its own parent")
+        elif parent is not None:
             if parent not in tracks:
-                bad(f"label {label}: parent {parent} has no entry")
+                warn(f"label {label}: parent {parent} has no entry")
             elif label not in tracks[parent]["daughters"]:
-                bad(f"label {label}: parent {parent} does not list it as a daughter")
-        if not tr["daughters"]:
+                warn(f"label {label}: parent {parent} does not list it as a daughter")
+        daughters = tr["daughters"]
+        if label in daughters:
+            error(f"label {label} lists itself as its own daughter")
+            daughters = [d for d in daughters if d != label]
+        if len(set(daughters)) != len(daughters):
+            warn(f"label {label}: a daughter is listed more than once in {daughters}")
+            daughters = list(dict.fromkeys(daughters))
+        if not daughters:
+            if tr["frame_div"] is not None:
+                warn(f"label {label}: frame_div {tr['frame_div']} is set but it has no daughters")
             continue
+        last = tr["frames"][-1] if tr["frames"] else None
         starts = []
-        for d in tr["daughters"]:
+        for d in daughters:
             if d not in tracks:
-                bad(f"label {label}: daughter {d} has no entry")
+                warn(f"label {label}: daughter {d} has no entry")
                 continue
             if tracks[d]["parent"] != label:
-                bad(f"label {label}: daughter {d} names parent {tracks[d]['parent']}")
+                warn(f"label {label}: daughter {d} names parent {tracks[d]['parent']}")
             if tracks[d]["frames"]:
-                starts.append(tracks[d]["frames"][0])
-                if tr["frames"] and tracks[d]["frames"][0] != tr["frames"][-1] + 1:
-                    bad(
-                        f"label {label}: daughter {d} starts at frame {tracks[d]['frames'][0]}, "
-                        f"not right after the parent's last frame {tr['frames'][-1]}"
+                first = tracks[d]["frames"][0]
+                starts.append(first)
+                if last is not None and first != last + 1:
+                    warn(
+                        f"label {label}: daughter {d} starts at frame {first}, "
+                        f"not right after the parent's last frame {last}"
                     )
+        frame_div = tr["frame_div"]
         if starts:
             t = min(starts)
-        elif isinstance(tr["frame_div"], int) and not isinstance(tr["frame_div"], bool):
-            t = tr["frame_div"]
-        elif tr["frames"]:
-            t = tr["frames"][-1] + 1
+            if frame_div is not None and frame_div != t:
+                known = " (the parent's last frame: a known off-by-one)" if frame_div == last else ""
+                warn(f"label {label}: frame_div {frame_div} is not the daughters' first frame {t}{known}")
+        elif frame_div is not None:
+            t = frame_div
+        elif last is not None:
+            t = last + 1
         else:
-            bad(f"label {label}: cannot tell when it divides")
+            error(f"label {label}: cannot tell when it divides (no frames for it or its daughters, no frame_div)")
             continue
-        divisions.append(Division(label, list(tr["daughters"]), t))
+        divisions.append(Division(label, list(daughters), t))
     if labels_frames is not None:
         for label, frames in sorted(labels_frames.items()):
             if label not in tracks:
-                bad(f"label {label} occurs in the labels but has no lineage entry")
-            elif sorted(frames) != tracks[label]["frames"]:
-                bad(f"label {label}: frames {tracks[label]['frames']} differ from where it occurs {sorted(frames)}")
-        for label in tracks:
+                warn(f"label {label} occurs in the labels but has no lineage entry")
+            elif sorted(set(frames)) != tracks[label]["frames"]:
+                warn(f"label {label}: frames {tracks[label]['frames']} differ from where it occurs {sorted(frames)}")
+        for label in sorted(tracks):
             if label not in labels_frames:
-                bad(f"label {label} has a lineage entry but does not occur in the labels")
+                warn(f"label {label} has a lineage entry but does not occur in the labels")
     return divisions, problems
+
+
+def report_lineage_problems(problems: list[Problem], *, path: str | None, member: str | None = None) -> list[str]:
+    """Act on the problems :func:`lineage_to_divisions` found; return their messages.
+
+    Raises :class:`InconsistentDataError` (every problem in ``problems``) when any is
+    an error; else emits one :class:`~dlformats.errors.DLFormatsWarning` listing the
+    first ten (readers keep the full list in ``project.metadata``).
+    """
+    import warnings
+
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        shown = "; ".join(p.message for p in errors[:5])
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        raise InconsistentDataError(f"lineage is unusable: {shown}{more}", problems=problems, path=path, member=member)
+    if problems:
+        where = ": ".join(w for w in (path, member) if w)
+        shown = "; ".join(p.message for p in problems[:10])
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        warnings.warn(f"{where}: lineage breaks {len(problems)} rule(s): {shown}{more}", DLFormatsWarning, stacklevel=3)
+    return [p.message for p in problems]
 
 
 def divisions_to_lineage(cells: Iterable[Cell], divisions: Iterable[Division]) -> dict[str, Any]:
@@ -263,14 +330,23 @@ def _formula_safe(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
+_INTEGER = re.compile(r"[+-]?[0-9]+\Z")
+
+
 def spots_from_csv(
     data: bytes, *, path: str | None = None, member: str | None = "spots.csv", limits: Limits = DEFAULT_LIMITS
 ) -> Spots:
-    """Parse ``spots.csv``: a header, then ``x,y[,more...]`` rows; CRLF or LF; float coordinates.
+    """Parse ``spots.csv``: a header, then one row per spot; CRLF or LF; float coordinates.
 
-    Columns after ``x`` and ``y`` are kept by header name: integers where every
-    value is an integer (cell assignments; empty fields become ``None``), floats where
-    every value is a number, else text.
+    The header must name an ``x`` and a ``y`` column (any case); DeepCell Label puts
+    them first (``x,y[,cell assignment per feature...]``), other tables (e.g. a
+    pandas export with an unnamed index column first) anywhere.  Every other column
+    is kept by header name, in file order: integers where every value is an integer
+    (cell assignments), floats where every value is a number, else text; empty
+    fields of a numeric column become ``None``.  Numbers are plain ASCII decimals
+    (``1_0``, non-ASCII digits, ``nan`` and ``inf`` are not numbers); coordinates
+    must be finite.  Blank lines are skipped.
     """
     where = _where(path, member)
     limits.check("csv_bytes", len(data), "CSV too large", **where)
@@ -280,58 +356,58 @@ def spots_from_csv(
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CorruptFileError(f"CSV is not UTF-8: {exc}", **where) from exc
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[tuple[int, list[str]]] = []
     try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
+        for row in reader:
+            if row:
+                rows.append((reader.line_num, row))
     except csv.Error as exc:
-        raise CorruptFileError(f"bad CSV: {exc}", **where) from exc
-    rows = [r for r in rows if r]
+        raise CorruptFileError(f"bad CSV at line {reader.line_num}: {exc}", **where) from exc
     if not rows:
         return Spots()
-    header = [h.strip() for h in rows[0]]
-    if len(header) < 2:
-        raise CorruptFileError(f"header must start with x,y; found {header}", **where)
-    if header[0].lower() != "x" or header[1].lower() != "y":
-        raise CorruptFileError(f"header must start with x,y; found {header[:2]}", **where)
-    names = header[2:]
+    header = [h.strip() for h in rows[0][1]]
+    folded = [h.casefold() for h in header]
+    hint = "spots.csv needs a header row naming an x and a y column, e.g. x,y,cellID"
+    for axis in ("x", "y"):
+        if folded.count(axis) != 1:
+            found = "no" if axis not in folded else "several"
+            raise CorruptFileError(f"header has {found} {axis!r} column: {header[:12]}", hint=hint, **where)
     if len(set(header)) != len(header):
         raise CorruptFileError(f"duplicate column names in header {header}", **where)
+    ix, iy = folded.index("x"), folded.index("y")
+    others = [i for i in range(len(header)) if i not in (ix, iy)]
     xs: list[float] = []
     ys: list[float] = []
-    raw: list[list[str]] = [[] for _ in names]
-    for n, row in enumerate(rows[1:], start=2):
+    raw: list[list[str]] = [[] for _ in others]
+    for line, row in rows[1:]:
         if len(row) != len(header):
-            raise CorruptFileError(f"line {n} has {len(row)} fields, the header has {len(header)}", **where)
-        xs.append(_finite(row[0], n, "x", where))
-        ys.append(_finite(row[1], n, "y", where))
-        for col, value in zip(raw, row[2:]):
-            col.append(value.strip())
-    columns = {name: _column(values) for name, values in zip(names, raw)}
+            raise CorruptFileError(f"line {line} has {len(row)} fields, the header has {len(header)}", **where)
+        xs.append(_finite(row[ix], line, "x", where))
+        ys.append(_finite(row[iy], line, "y", where))
+        for col, i in zip(raw, others):
+            col.append(row[i].strip())
+    columns = {header[i]: _column(values) for i, values in zip(others, raw)}
     return Spots(xs, ys, columns)
 
 
 def _finite(text: str, line: int, what: str, where: dict[str, Any]) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise CorruptFileError(f"line {line}: {what} {text!r} is not a number", **where) from None
+    text = text.strip()
+    value = float(text) if _NUMBER.match(text) else None
+    if value is None:
+        raise CorruptFileError(f"line {line}: {what} {text!r} is not a number", **where)
     if not math.isfinite(value):
         raise CorruptFileError(f"line {line}: {what} {text!r} is not finite", **where)
     return value
 
 
 def _column(values: list[str]) -> list[Any]:
-    def is_int(v: str) -> bool:
-        s = v[1:] if v[:1] == "-" else v
-        return s.isascii() and s.isdigit()
-
-    if all(v == "" or is_int(v) for v in values):
+    if all(v == "" or _INTEGER.match(v) for v in values):
         return [None if v == "" else int(v) for v in values]
-    try:
-        floats = [float(v) for v in values]
-    except ValueError:
-        return values
-    if all(math.isfinite(f) for f in floats):
-        return floats
+    if all(v == "" or _NUMBER.match(v) for v in values):
+        floats = [None if v == "" else float(v) for v in values]
+        if all(f is None or math.isfinite(f) for f in floats):
+            return floats
     return values
 
 
@@ -350,7 +426,14 @@ def spots_to_csv(spots: Spots) -> bytes:
         row = [_num(x), _num(y)]
         for col in cols:
             v = col[i]
-            row.append("" if v is None else _num(v) if isinstance(v, (int, float)) else _formula_safe(str(v)))
+            if v is None:
+                row.append("")
+            elif isinstance(v, numbers.Integral):
+                row.append(str(int(v)))
+            elif isinstance(v, numbers.Real):
+                row.append(_float(v))  # "2.0", not "2": the column reads back as floats
+            else:
+                row.append(_formula_safe(str(v)))
         writer.writerow(row)
     return out.getvalue().encode("utf-8")
 
@@ -360,10 +443,15 @@ def _num(v: Any) -> str:
         return str(int(v))
     if isinstance(v, int):
         return str(v)
+    f = _float(v)
+    return f if not float(v).is_integer() or abs(float(v)) >= 1e15 else str(int(float(v)))
+
+
+def _float(v: Any) -> str:
     f = float(v)
     if not math.isfinite(f):
-        raise ValueError(f"cannot write non-finite number {v!r}")
-    return repr(f) if not f.is_integer() else str(int(f)) if abs(f) < 1e15 else repr(f)
+        raise InconsistentDataError(f"cannot write the non-finite number {v!r} to spots.csv")
+    return repr(f)
 
 
 # ------------------------------------------------------- cell types, embeddings, channels
