@@ -174,8 +174,9 @@ class LazyArray:
         key = key + (slice(None),) * (4 - len(key))
         if len(key) > 4:
             raise IndexError("too many indices")
-        cs = range(self.shape[0])[key[0]] if isinstance(key[0], slice) else key[0]
-        ts = range(self.shape[1])[key[1]] if isinstance(key[1], slice) else key[1]
+        # range() turns slices into indices and negative integers into positive ones, like numpy.
+        cs = range(self.shape[0])[key[0]]
+        ts = range(self.shape[1])[key[1]]
         if isinstance(cs, range) or isinstance(ts, range):
             clist = cs if isinstance(cs, range) else [cs]
             tlist = ts if isinstance(ts, range) else [ts]
@@ -189,9 +190,7 @@ class LazyArray:
             if not isinstance(cs, range):
                 out = out[0]
             return out
-        c = cs + self.shape[0] if cs < 0 else cs
-        t = ts + self.shape[1] if ts < 0 else ts
-        return self.plane(c, t)[key[2], key[3]]
+        return self.plane(cs, ts)[key[2], key[3]]
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
         import numpy as np

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,13 +30,7 @@ def atomic_target(target: str | os.PathLike[str], *, directory: bool = False) ->
     if target.exists() and target.is_dir() != directory:
         kind = "a folder" if target.is_dir() else "a file"
         raise InvalidOptionError(f"output exists and is {kind}", path=str(target))
-    prefix = f".{target.name}."
-    if directory:
-        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=parent))
-    else:
-        fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=parent)
-        os.close(fd)
-        tmp = Path(name)
+    tmp = _new_temporary(parent, f".{target.name}.", directory=directory)
     try:
         yield tmp
         if not directory:
@@ -52,6 +46,28 @@ def atomic_target(target: str | os.PathLike[str], *, directory: bool = False) ->
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
         raise
+
+
+def _new_temporary(parent: Path, prefix: str, *, directory: bool) -> Path:
+    """Create an empty file (or folder) with a fresh name in ``parent``.
+
+    Unlike ``tempfile.mkstemp`` (mode 0600), it gets the permissions of any new
+    file (0666 or 0777 less the umask), so the renamed output is not private.
+    ``O_EXCL`` still refuses to follow a link planted under the chosen name.
+    """
+    for _ in range(100):
+        tmp = parent / f"{prefix}{secrets.token_hex(6)}.tmp"
+        try:
+            if directory:
+                tmp.mkdir(0o777)
+            else:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        except OSError as exc:  # a read-only or full folder: the user's problem, not a bug
+            raise DLFormatsError(f"cannot create a file in {parent}: {exc.strerror or exc}", path=str(parent)) from exc
+        return tmp
+    raise DLFormatsError("cannot find a free temporary name", path=str(parent))
 
 
 def _replace_dir(tmp: Path, target: Path) -> None:

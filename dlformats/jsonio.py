@@ -101,12 +101,13 @@ def dump_json(obj: Any) -> bytes:
     """Serialise to compact UTF-8 JSON; numpy scalars become Python numbers; non-finite floats are refused."""
 
     def default(value: Any) -> Any:
-        item = getattr(value, "item", None)
-        if callable(item):
-            return item()
+        # tolist() first: numpy arrays have item() too, but it works only for one element.
         tolist = getattr(value, "tolist", None)
         if callable(tolist):
             return tolist()
+        item = getattr(value, "item", None)
+        if callable(item):
+            return item()
         raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
     return json.dumps(obj, default=default, allow_nan=False, ensure_ascii=False).encode("utf-8")
