@@ -35,8 +35,13 @@ def site(tmp_path_factory) -> Path:
     source = work / "src"
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     target = work / "site"
-    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target)]
-    done = subprocess.run([*cmd, str(source)], capture_output=True, text=True, check=False)
+    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(source)]
+    # Offline first, with the environment's setuptools; it needs the 'wheel' package before
+    # setuptools 70.1, which a fresh virtual environment lacks: then let pip fetch the backend.
+    done = subprocess.run([*cmd, "--no-build-isolation"], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        shutil.rmtree(target, ignore_errors=True)
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert list(target.glob("dlformats_example_plugin-*.dist-info")), sorted(p.name for p in target.iterdir())
     return target
