@@ -371,8 +371,8 @@ def spots_from_csv(
     hint = "spots.csv needs a header row naming an x and a y column, e.g. x,y,cellID"
     for axis in ("x", "y"):
         if folded.count(axis) != 1:
-            found = "no" if axis not in folded else "several"
-            raise CorruptFileError(f"header has {found} {axis!r} column: {header[:12]}", hint=hint, **where)
+            found = f"no {axis!r} column" if axis not in folded else f"several {axis!r} columns"
+            raise CorruptFileError(f"header has {found}: {header[:12]}", hint=hint, **where)
     if len(set(header)) != len(header):
         raise CorruptFileError(f"duplicate column names in header {header}", **where)
     ix, iy = folded.index("x"), folded.index("y")
