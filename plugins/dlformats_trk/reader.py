@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from dlformats import (
     Cell,
     CorruptFileError,
+    DLFormatsWarning,
     InconsistentDataError,
     InvalidOptionError,
     NotMyFormat,
@@ -61,6 +63,10 @@ def read(source: Source, options: ReadOptions) -> Project | list[Project]:
         tracked = load_npy(tar.read(TRACKED), limits=options.limits, path=source.name, member=TRACKED)
     options.limits.check("total_bytes", raw.nbytes + tracked.nbytes, "arrays too large", path=source.name)
     extra = sorted(names - set(MEMBERS))
+    if extra:
+        warnings.warn(
+            f"{source.name}: ignored members that are not part of a trk: {extra}", DLFormatsWarning, stacklevel=3
+        )
     movies, lineages, batched = _batches(lineage, raw, tracked, path=source.name, member=lineage_name)
     trim = options.extra.get("trim", True)
     chosen = _chosen_batches(options.extra.get("batch"), len(movies), path=source.name)

@@ -320,6 +320,13 @@ def test_missing_member_and_mismatched_shapes(tmp_path):
         dlformats.read(path)
 
 
+def test_unknown_members_are_ignored_with_a_warning(tmp_path):
+    path = tar_of(tmp_path / "extra.trk", [*good_members(), regular("notes.txt", b"hello")])
+    with pytest.warns(DLFormatsWarning, match=r"ignored members .*notes\.txt"):
+        project = dlformats.read(path)
+    assert project.metadata["ignored_members"] == ["notes.txt"]
+
+
 def test_non_trk_archives_are_not_claimed(tmp_path):
     other = tar_of(tmp_path / "other.trk", [regular("notes.txt", b"hello")])
     with pytest.raises(dlformats.NoReaderError):
