@@ -23,8 +23,11 @@ memory converts) and stores the TIFFs uncompressed in the zip (their pixels are
 compressed inside the TIFF where that pays: labels with deflate by default).
 
 Write options (``--write-option key=value``): ``compression`` for y (``zlib``
-default, ``zstd``, ``none``), ``image_compression`` for X (``none`` default,
-``zlib``, ``zstd``), ``level`` (codec level).
+default, ``zstd``, ``none``), ``image_compression`` for X (``auto`` default: deflate
+only when a sample plane shrinks to half or less, as label-like or sparse
+images do and noisy microscopy does not; ``none``, ``zlib``, ``zstd``), ``level``
+(codec level, default 1).  DeepCell Label's viewer reads deflate and
+uncompressed TIFFs; zstd needs a newer viewer.
 """
 
 from __future__ import annotations
@@ -55,7 +58,9 @@ FORMAT = "dcl-project-zip"
 X_NAMES = ("X.ome.tiff", "X.ome.tif")
 Y_NAMES = ("y.ome.tiff", "y.ome.tif")
 SIDECAR = "dlformats.json"
-CODECS = {"none": None, "zlib": "zlib", "deflate": "zlib", "zstd": "zstd"}
+CODECS = {"none": None, "zlib": "zlib", "deflate": "zlib", "zstd": "zstd", "auto": "auto"}
+BUFFER_BYTES = 32 << 20
+AUTO_MIN_SAVING = 0.5  # compress the image only when a sample plane shrinks to half or less
 
 
 def _sniff(source: Source) -> bool | None:
@@ -226,8 +231,20 @@ def _codec(options: WriteOptions, key: str, default: str) -> tuple[str, int] | N
         return None
     level = options.extra.get("level")
     if level is None:
-        level = 1 if codec == "zstd" else 6
+        level = 1  # labels shrink ~200:1 even at level 1; higher levels cost CPU for little
     return (codec, int(level))
+
+
+def _auto_codec(sample: Any, level: int) -> tuple[str, int] | None:
+    """Deflate the image only if a sample plane shrinks well: noisy microscopy barely does."""
+    import zlib
+
+    import numpy as np
+
+    raw = np.ascontiguousarray(sample).tobytes()
+    if not raw:
+        return None
+    return ("zlib", level) if len(zlib.compress(raw, 1)) <= AUTO_MIN_SAVING * len(raw) else None
 
 
 def _write_ome(path: Path, planes: Any, shape: tuple[int, ...], dtype: Any, names: list[str], codec: Any) -> None:
@@ -250,6 +267,7 @@ def _write_ome(path: Path, planes: Any, shape: tuple[int, ...], dtype: Any, name
             compressionargs={"level": codec[1]} if codec else None,
             rowsperstrip=rows,
             maxworkers=2 if codec else 1,
+            buffersize=BUFFER_BYTES,  # tifffile buffers this much to compress on several threads
         )
 
 
@@ -304,14 +322,10 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
     tmp_x = folder / f".{path.name}.X.ome.tiff.tmp"
     tmp_y = folder / f".{path.name}.y.ome.tiff.tmp"
     try:
-        _write_ome(
-            tmp_x,
-            x_planes(),
-            (channels, frames, height, width),
-            x_dtype,
-            project.channels,
-            _codec(options, "image_compression", "none"),
-        )
+        image_codec = _codec(options, "image_compression", "auto")
+        if image_codec is not None and image_codec[0] == "auto":
+            image_codec = _auto_codec(project.image_frame(0, frames // 2), image_codec[1])
+        _write_ome(tmp_x, x_planes(), (channels, frames, height, width), x_dtype, project.channels, image_codec)
         _write_ome(
             tmp_y,
             y_planes(),
