@@ -70,7 +70,9 @@ def main() -> None:
             seconds, peak = run([*dlformats, "convert", str(src), str(out), *extra])
             rows.append((label, seconds, nbytes / seconds / 1e6, peak / 1e6, peak / nbytes, out.stat().st_size / 1e6))
             os.remove(out)
-        print(f"input: 2 x {args.frames} x {args.size} x {args.size} uint8 image + int32 labels = {nbytes / 1e6:.0f} MB")
+        print(
+            f"input: 2 x {args.frames} x {args.size} x {args.size} uint8 image + int32 labels = {nbytes / 1e6:.0f} MB"
+        )
         print(f"{'pipeline':<28} {'seconds':>8} {'MB/s':>8} {'peak MB':>8} {'peak/input':>10} {'zip MB':>8}")
         for label, seconds, rate, peak, ratio, size in rows:
             print(f"{label:<28} {seconds:8.2f} {rate:8.1f} {peak:8.0f} {ratio:10.2f} {size:8.1f}")

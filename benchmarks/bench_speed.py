@@ -89,7 +89,10 @@ def bench_convert(folder: Path, frames: int, size: int) -> None:
         ("TIFF", [str(tif), "--labels", str(labels)], []),
     ):
         ref_s, ref_peak = run([sys.executable, str(HERE / "reference_pipeline.py"), str(src[0]), str(out)])
-        for codec, opts, target in (("default", [], ">= 5x"), ("zstd", ["--write-option", "compression=zstd"], ">= 10x")):
+        for codec, opts, target in (
+            ("default", [], ">= 5x"),
+            ("zstd", ["--write-option", "compression=zstd"], ">= 10x"),
+        ):
             s, peak = run([*DLF, "convert", src[0], str(out), *src[1:], *extra, *opts])
             row(
                 f"convert {label} -> zip, {codec} ({mb:.0f} MB in)",
@@ -170,7 +173,13 @@ def bench_big(folder: Path, gigabytes: float) -> None:
     out = folder / "big.zip"
     for label, src in (("TIFF", tif), ("npy", npy)):
         s, peak = run([*DLF, "convert", str(src), str(out), "--axes", "TYX"])
-        row(f"convert {gb:.1f} GB {label} -> zip", f"{gb * 1000 / s:.0f} MB/s, peak {peak:.0f} MB", "", "", "peak < 1 GB")
+        row(
+            f"convert {gb:.1f} GB {label} -> zip",
+            f"{gb * 1000 / s:.0f} MB/s, peak {peak:.0f} MB",
+            "",
+            "",
+            "peak < 1 GB",
+        )
         if label == "TIFF":
             s, _ = run([*DLF, "info", str(out)])
             row(f"dlformats info on the {out.stat().st_size / 1e9:.1f} GB zip", f"{s * 1000:.0f} ms", "", "", "< 1 s")
@@ -209,7 +218,9 @@ def bench_first_frame(folder: Path) -> None:
         X = np.zeros((1, frames, 256, 256), np.uint8)
         path = folder / f"f{frames}.zip"
         dlformats.write(dlformats.Project(X=X, y=np.zeros(X.shape, np.int32), cells=[]), path)
-        row(f"first frame of a {frames}-frame project zip", f"{run_first_frame(path) * 1000:.0f} ms", "", "", "< 100 ms")
+        row(
+            f"first frame of a {frames}-frame project zip", f"{run_first_frame(path) * 1000:.0f} ms", "", "", "< 100 ms"
+        )
 
 
 def main() -> None:
@@ -232,14 +243,18 @@ def main() -> None:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print()
-    widths = [max(len(r[i]) for r in [("measure", "dlformats", "reference", "ratio", "target"), *rows]) for i in range(5)]
+    widths = [
+        max(len(r[i]) for r in [("measure", "dlformats", "reference", "ratio", "target"), *rows]) for i in range(5)
+    ]
     header = ("measure", "dlformats", "reference", "ratio", "target")
     print(" | ".join(h.ljust(w) for h, w in zip(header, widths)))
     print("-+-".join("-" * w for w in widths))
     for r in rows:
         print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
-    print(f"\nmachine: {os.cpu_count()} cores; python {sys.version.split()[0]}; "
-          f"max RSS of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(
+        f"\nmachine: {os.cpu_count()} cores; python {sys.version.split()[0]}; "
+        f"max RSS of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

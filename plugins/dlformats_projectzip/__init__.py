@@ -179,7 +179,9 @@ def _read(source: Source, options: ReadOptions) -> Project:
     spots = None
     spots_name = archive.find("spots.csv")
     if spots_name is not None:
-        spots = codecs.spots_from_csv(archive.read(spots_name), path=source.name, member=spots_name, limits=source.limits)
+        spots = codecs.spots_from_csv(
+            archive.read(spots_name), path=source.name, member=spots_name, limits=source.limits
+        )
     cell_types_json = member_json("cellTypes.json")
     embeddings_json = member_json("embeddings.json")
     channels_json = member_json("channels.json")
@@ -193,7 +195,9 @@ def _read(source: Source, options: ReadOptions) -> Project:
         channels=channels,
         features=features,
         cell_types=codecs.cell_types_from_json(cell_types_json, path=source.name) if cell_types_json else [],
-        embeddings=codecs.embeddings_from_json(embeddings_json, path=source.name) if embeddings_json is not None else None,
+        embeddings=codecs.embeddings_from_json(embeddings_json, path=source.name)
+        if embeddings_json is not None
+        else None,
         frame_axis=frame_axis,
     )
     if isinstance(sidecar.get("sources"), dict):

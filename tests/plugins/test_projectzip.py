@@ -15,7 +15,7 @@ import pytest
 import tifffile
 
 import dlformats
-from dlformats import Cell, CorruptFileError, DLFormatsWarning, Division, Project, testing
+from dlformats import Cell, CorruptFileError, Division, DLFormatsWarning, Project, testing
 
 FIXTURES = testing.fixtures_dir()
 DCL = FIXTURES / "deepcell-label" if FIXTURES else None
@@ -274,7 +274,7 @@ def test_broken_members_give_typed_errors_naming_file_and_member(tmp_path):
         dlformats.read(bad)
     assert "bad2.zip" in str(err.value) and "X.ome.tiff" in str(err.value)
     bad = _zip(tmp_path / "bad3.zip", {k: v for k, v in members.items() if k != "X.ome.tiff"})
-    with pytest.raises(CorruptFileError, match="no X.ome.tiff"):
+    with pytest.raises(CorruptFileError, match=r"no X\.ome\.tiff"):
         dlformats.read(bad)
 
 
