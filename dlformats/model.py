@@ -19,6 +19,7 @@ This module imports numpy only inside the functions that need it, so that
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -422,6 +423,58 @@ def derive_cells(project: Project) -> list[Cell]:
 
 
 # --------------------------------------------------------------- export rule
+class CellTable(Sequence[Cell]):
+    """Cells held as four int64 columns (``value``, ``cell``, ``t``, ``c``): a read-only sequence of :class:`Cell`.
+
+    Projects with tens of thousands of cells per frame use it so that planning the
+    export rule costs numpy operations, not Python work per cell.  It iterates,
+    indexes, compares and hashes its items exactly like a ``list[Cell]``.
+    """
+
+    __slots__ = ("c", "cell", "t", "value")
+
+    def __init__(self, value: Any, cell: Any, t: Any, c: Any) -> None:
+        import numpy as np
+
+        self.value, self.cell, self.t, self.c = (np.asarray(a, dtype=np.int64).reshape(-1) for a in (value, cell, t, c))
+        if not len(self.value) == len(self.cell) == len(self.t) == len(self.c):
+            raise ValueError("CellTable columns must have equal lengths")
+
+    @classmethod
+    def from_cells(cls, cells: Iterable[Cell]) -> CellTable:
+        """Build a table from any iterable of :class:`Cell` (one pass)."""
+        import numpy as np
+
+        if isinstance(cells, CellTable):
+            return cells
+        flat = np.fromiter(
+            (x for cell in cells for x in (cell.value, cell.cell, cell.t, cell.c)), dtype=np.int64
+        ).reshape(-1, 4)
+        return cls(flat[:, 0], flat[:, 1], flat[:, 2], flat[:, 3])
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return CellTable(self.value[index], self.cell[index], self.t[index], self.c[index])
+        return Cell(int(self.value[index]), int(self.cell[index]), int(self.t[index]), int(self.c[index]))
+
+    def __iter__(self) -> Iterator[Cell]:
+        columns = (self.value.tolist(), self.cell.tolist(), self.t.tolist(), self.c.tolist())
+        return (Cell(v, k, t, c) for v, k, t, c in zip(*columns))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (CellTable, list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking sequence, like list
+
+    def __repr__(self) -> str:
+        return f"CellTable({len(self)} cells)"
+
+
 @dataclass
 class ExportPlan:
     """How to re-encode each label plane under DeepCell Label's export rule.
@@ -430,29 +483,92 @@ class ExportPlan:
     with :meth:`apply`.  ``cells`` is the rewritten ``cells.json``.
     """
 
-    cells: list[Cell]
+    cells: CellTable
     tables: dict[tuple[int, int], tuple[Any, Any]]  # (c, t) -> (sorted old values, new values)
 
-    def apply(self, plane: np.ndarray, c: int, t: int) -> np.ndarray:
-        """Re-encode the label plane of feature ``c`` at frame ``t`` (one pass, a lookup table)."""
+    def apply(self, plane: np.ndarray, c: int, t: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Re-encode the label plane of feature ``c`` at frame ``t``: one pass through a lookup table.
+
+        ``out``, an int32 array of the plane's shape, receives the result when given
+        (reusing one buffer saves a fresh allocation per plane).
+        """
         import numpy as np
 
         plane = np.asarray(plane)
         old, new = self.tables.get((c, t), (None, None))
         if old is None or len(old) == 0:
-            return np.zeros(plane.shape, np.int32)
+            if out is None:
+                return np.zeros(plane.shape, np.int32)
+            out[...] = 0
+            return out
         top = int(old[-1])
+        if plane.dtype.kind not in "iu":
+            plane = plane.astype(np.int64)
         if top < (1 << 24):
-            # Dense table: values above the largest listed value (and negatives, seen as
-            # huge unsigned numbers) land on the last slot, which maps to 0.
+            # Dense table; take(mode="clip") sends negatives to slot 0 and values above the
+            # largest listed one to the last slot, and both slots map to 0.
             lut = np.zeros(top + 2, np.int32)
             lut[old] = new
-            index = plane.astype(np.int32, copy=False).view(np.uint32)
-            return lut[np.minimum(index, top + 1)]
+            return np.take(lut, plane, mode="clip", out=out)
         pos = np.searchsorted(old, plane)
         pos = np.minimum(pos, len(old) - 1)
         hit = old[pos] == plane
-        return np.where(hit, new[pos], 0).astype(np.int32)
+        result = np.where(hit, new[pos], 0).astype(np.int32)
+        if out is None:
+            return result
+        out[...] = result
+        return out
+
+
+def _pack(cols: list[np.ndarray]) -> np.ndarray | None:
+    """One int64 key ordering rows like the columns do (first most significant), or None if it would overflow."""
+    import numpy as np
+
+    lows = [int(col.min()) for col in cols]
+    spans = [int(col.max()) - low + 1 for col, low in zip(cols, lows)]
+    if math.prod(spans) >= (1 << 62):
+        return None
+    key = np.zeros(len(cols[0]), np.int64)
+    for col, low, span in zip(cols, lows, spans):
+        key = key * span + (col - low)
+    return key
+
+
+def _sorted_unique(cols: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Sort rows of 1-D columns lexicographically (first most significant); drop duplicate rows.
+
+    Returns the columns and a boolean array marking the first row of each group of
+    equal leading columns (all but the last).  Columns already in order (as in a
+    ``cells.json`` dlformats wrote) are only checked, not sorted.
+    """
+    import numpy as np
+
+    n = len(cols[0])
+    if n == 0:
+        return cols, np.zeros(0, bool)
+    packed = _pack(cols[:-1])
+    lead = [packed] if packed is not None else cols[:-1]
+    last = cols[-1]
+    if packed is not None and n > 1:
+        step = np.diff(packed)
+        in_order = bool(np.all((step > 0) | ((step == 0) & (last[1:] >= last[:-1]))))
+    else:
+        in_order = n == 1
+    if not in_order:
+        order = np.lexsort([last, *lead[::-1]])
+        cols = [col[order] for col in cols]
+        lead = [col[order] for col in lead]
+        last = cols[-1]
+    head = np.zeros(n, bool)
+    head[0] = True
+    for col in lead:
+        head[1:] |= col[1:] != col[:-1]
+    repeat = ~head
+    repeat[1:] &= last[1:] == last[:-1]
+    if not repeat.any():
+        return cols, head
+    keep = ~repeat
+    return [col[keep] for col in cols], head[keep]
 
 
 def plan_export(cells: Iterable[Cell]) -> ExportPlan:
@@ -461,38 +577,45 @@ def plan_export(cells: Iterable[Cell]) -> ExportPlan:
     A value used by no cell becomes 0; a value used by exactly one cell becomes
     that cell; a value used by several cells becomes a new value strictly greater
     than every cell of the project (numbered in order of value).  Order of the
-    input does not matter; duplicate entries count once.
+    input does not matter; duplicate entries count once.  Vectorised: the cost per
+    cell is a few numpy operations, so a plane's one lookup pass dominates.
+    The rewritten cells come sorted by frame, feature, value and cell.
     """
     import numpy as np
 
-    groups: dict[tuple[int, int], dict[int, set[int]]] = {}
-    top_cell = 0
-    for cell in cells:
-        if cell.value <= 0:
-            continue
-        groups.setdefault((cell.c, cell.t), {}).setdefault(cell.value, set()).add(cell.cell)
-        top_cell = max(top_cell, cell.cell)
-    out: list[Cell] = []
-    tables: dict[tuple[int, int], tuple[Any, Any]] = {}
-    for (c, t), by_value in sorted(groups.items()):
-        next_value = top_cell + 1
-        old = np.array(sorted(by_value), dtype=np.int64)
-        new = np.empty(len(old), dtype=np.int32)
-        for i, value in enumerate(old.tolist()):
-            members = sorted(by_value[value])
-            if len(members) == 1:
-                new[i] = members[0]
-            else:
-                new[i] = next_value
-                next_value += 1
-            out.extend(Cell(int(new[i]), m, t, c) for m in members)
-        tables[(c, t)] = (old, new)
-    # A cell alone under two values of one frame gets both values mapped to it: list it once.
-    out = sorted(set(out), key=lambda k: (k.t, k.c, k.value, k.cell))
-    return ExportPlan(out, tables)
+    table = CellTable.from_cells(cells)
+    keep = table.value > 0
+    if not keep.all():
+        table = CellTable(table.value[keep], table.cell[keep], table.t[keep], table.c[keep])
+    if len(table) == 0:
+        return ExportPlan(CellTable([], [], [], []), {})
+    (t, c, value, cell), first_of_group = _sorted_unique([table.t, table.c, table.value, table.cell])
+    n = len(value)
+    top_cell = int(cell.max())
+    group = np.cumsum(first_of_group) - 1
+    first = np.flatnonzero(first_of_group)
+    counts = np.diff(np.append(first, n))
+    g_t, g_c, g_value = t[first], c[first], value[first]
+    shared = (counts > 1).astype(np.int64)
+    starts_frame = np.ones(len(first), bool)
+    starts_frame[1:] = (g_c[1:] != g_c[:-1]) | (g_t[1:] != g_t[:-1])
+    frame_of = np.cumsum(starts_frame) - 1
+    before = np.cumsum(shared) - shared  # shared values before this group, project-wide
+    rank = before - before[starts_frame][frame_of]  # ... and within its frame
+    g_new = np.where(shared > 0, top_cell + 1 + rank, cell[first])
+    if g_new.max() > np.iinfo(np.int32).max:
+        from .errors import UnsupportedFeatureError
+
+        raise UnsupportedFeatureError("the export rule needs label values beyond int32")
+    g_new = g_new.astype(np.int32)
+    bounds = np.append(np.flatnonzero(starts_frame), len(first)).tolist()
+    tables = {(int(g_c[i]), int(g_t[i])): (g_value[i:j], g_new[i:j]) for i, j in itertools.pairwise(bounds)}
+    # A cell alone under two values of one frame gets both mapped to it: listed once.
+    (t2, c2, v2, k2), _ = _sorted_unique([t, c, g_new[group].astype(np.int64), cell])
+    return ExportPlan(CellTable(v2, k2, t2, c2), tables)
 
 
-def apply_export_rule(y: Any, cells: Sequence[Cell]) -> tuple[np.ndarray, list[Cell]]:
+def apply_export_rule(y: Any, cells: Iterable[Cell]) -> tuple[np.ndarray, list[Cell]]:
     """Return ``(y', cells')``: ``y`` (features, frames, height, width) re-encoded by the export rule."""
     import numpy as np
 
@@ -501,13 +624,14 @@ def apply_export_rule(y: Any, cells: Sequence[Cell]) -> tuple[np.ndarray, list[C
     for c in range(y.shape[0]):
         for t in range(y.shape[1]):
             out[c, t] = plan.apply(np.asarray(y[c, t]), c, t)
-    return out, plan.cells
+    return out, list(plan.cells)
 
 
 __all__ = [
     "PARTS",
     "ArrayLike",
     "Cell",
+    "CellTable",
     "CellType",
     "Division",
     "ExportPlan",
