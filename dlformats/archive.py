@@ -86,6 +86,7 @@ class _Members:
             if not is_junk(name):
                 files.append(name)
         self.prefix, self.names = _strip_common_folder(files)
+        self.known = frozenset(self.names)
 
     def real(self, name: str) -> str:
         return self.prefix + name
@@ -131,11 +132,14 @@ class SafeZip:
             raise UnsupportedFeatureError(f"unknown compression method {info.compress_type}", **where)
 
     def info(self, name: str) -> zipfile.ZipInfo:
-        """The ``ZipInfo`` of logical member ``name``."""
-        try:
-            return self._infos[self._members.real(name)]
-        except KeyError:
-            raise CorruptFileError("member not found", path=self.source.name, member=name) from None
+        """The ``ZipInfo`` of logical member ``name``, which must be one of :attr:`names`.
+
+        Junk members (``__MACOSX/``, ``._*``...) and directories are not members: a
+        reader cannot reach them by a stripped name either.
+        """
+        if name not in self._members.known:
+            raise CorruptFileError("member not found", path=self.source.name, member=name)
+        return self._infos[self._members.real(name)]
 
     def find(self, *candidates: str) -> str | None:
         """The first logical name equal (case-insensitively) to one of ``candidates``, else ``None``."""
@@ -165,6 +169,20 @@ class SafeZip:
         except Exception as exc:  # zlib.error, lzma.LZMAError...
             raise CorruptFileError(f"cannot decompress member: {exc}", **where) from exc
         return b"".join(chunks)
+
+    def read_head(self, name: str, size: int) -> bytes:
+        """Decompress only the first ``size`` bytes of member ``name`` (fewer when it is shorter).
+
+        Lets a reader check a header's declared sizes before decompressing the rest.
+        """
+        info = self.info(name)
+        try:
+            with self._zf.open(info) as fh:
+                return fh.read(size)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError) as exc:
+            raise CorruptFileError(f"cannot decompress member: {exc}", path=self.source.name, member=name) from exc
+        except Exception as exc:  # zlib.error, lzma.LZMAError...
+            raise CorruptFileError(f"cannot decompress member: {exc}", path=self.source.name, member=name) from exc
 
     def stored_range(self, name: str) -> tuple[int, int] | None:
         """``(offset, size)`` of an uncompressed member's bytes within the archive file, else ``None``.
@@ -211,6 +229,14 @@ class SafeTar:
         self.limits: Limits = source.limits
         self._fh: BinaryIO = source.open()
         try:
+            self._open_members()
+        except BaseException:
+            self._fh.close()  # a refused archive must not leak its handle
+            raise
+
+    def _open_members(self) -> None:
+        source = self.source
+        try:
             self._tf = tarfile.open(fileobj=self._fh, mode="r:*")
             members = []
             total = 0
@@ -222,11 +248,7 @@ class SafeTar:
                 total += member.size
                 self.limits.check("total_bytes", total, "archive declares too many bytes", path=source.name)
                 members.append(member)
-        except DLFormatsError:
-            self._fh.close()
-            raise
         except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
-            self._fh.close()
             raise CorruptFileError(f"not a readable tar archive: {exc}", path=source.name) from exc
         for m in members:
             if not m.isfile() and not m.isdir():
@@ -240,7 +262,7 @@ class SafeTar:
     def read(self, name: str) -> bytes:
         """Return the bytes of member ``name`` (bounded by ``limits.member_bytes``)."""
         where = {"path": self.source.name, "member": name}
-        member = self._by_name.get(self._members.real(name))
+        member = self._by_name.get(self._members.real(name)) if name in self._members.known else None
         if member is None:
             raise CorruptFileError("member not found", **where)
         self.limits.check("member_bytes", member.size, "archive member too large", **where)

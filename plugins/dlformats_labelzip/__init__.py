@@ -217,13 +217,14 @@ def _select(options: ReadOptions, axes: str) -> dict[str, int]:
 
 def _single(archive: SafeZip, member: str, options: ReadOptions) -> Any:
     from dlformats.arrays import LazyArray
+    from dlformats.npyio import from_member
 
-    from .members import default_axes, npy_array, tiff_series
+    from .members import default_axes, tiff_series
 
     path = archive.source.name
     where = {"path": path, "member": member}
     if member.casefold().endswith(".npy"):
-        array, file_axes = npy_array(archive, member, options.limits), None
+        array, file_axes = from_member(archive, member, limits=options.limits), None
     else:
         series = options.extra.get("series")
         array, file_axes = tiff_series(archive, member, None if series is None else int(series))

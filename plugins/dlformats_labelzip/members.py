@@ -1,15 +1,15 @@
-"""Decoding the array members of a label zip: one ``.npy``, one TIFF, or a batch/feature stack of TIFFs.
+"""Decoding the TIFF members of a label zip (one TIFF, or a batch/feature stack of TIFFs), and default axes.
 
-Everything is read from the archive in memory (never extracted).  Declared sizes
-(the npy header, the TIFF tags) are checked against :class:`dlformats.Limits`
-before pixels are allocated.  numpy and tifffile are imported inside functions so
+``.npy`` members are read with :func:`dlformats.npyio.from_member`.  Everything is
+read from the archive in place or in memory (never extracted).  Declared sizes
+(the TIFF tags) are checked against :class:`dlformats.Limits` before pixels are
+allocated.  numpy and tifffile are imported inside functions so
 that importing the plugin stays light.
 """
 
 from __future__ import annotations
 
 import io
-import math
 import re
 import weakref
 from dataclasses import dataclass
@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from dlformats.errors import (
     AmbiguousInputError,
     CorruptFileError,
-    DLFormatsError,
     InconsistentDataError,
     InvalidOptionError,
     UnsupportedFeatureError,
@@ -26,7 +25,6 @@ from dlformats.errors import (
 
 if TYPE_CHECKING:
     from dlformats.archive import SafeZip
-    from dlformats.limits import Limits
 
 STACK_NAME = re.compile(r"batch_([0-9]+)_feature_([0-9]+)\.tiff?\Z", re.IGNORECASE)
 """``<anything>batch_<b>_feature_<f>.tif(f)``: one plane of a batch/feature stack."""
@@ -34,8 +32,6 @@ STACK_NAME = re.compile(r"batch_([0-9]+)_feature_([0-9]+)\.tiff?\Z", re.IGNORECA
 DEFAULT_AXES = {2: "YX", 3: "BYX", 4: "BYXC", 5: "BTYXC"}
 """Axis order assumed for a single ``.npy`` or plain TIFF by number of dimensions
 (DeepCell's channels-last layouts; B = frames, C = features)."""
-
-_NPY_KINDS = "biuf"  # bool, signed, unsigned, float: nothing that could hold objects
 
 
 def default_axes(shape: tuple[int, ...], *, path: str, member: str) -> str:
@@ -49,67 +45,6 @@ def default_axes(shape: tuple[int, ...], *, path: str, member: str) -> str:
             hint="give the axis order with labels_axes= (--labels-axes), letters TZBCSYX",
         )
     return axes
-
-
-# ------------------------------------------------------------------ npy
-def npy_array(archive: SafeZip, member: str, limits: Limits) -> Any:
-    """The array of an ``.npy`` member, never unpickled, its declared size checked first.
-
-    A member stored uncompressed in a zip on disk is memory-mapped in place;
-    otherwise its bytes are read (bounded) and viewed without a second copy.
-    """
-    import numpy as np
-
-    path = archive.source.name
-    where = {"path": path, "member": member}
-    stored = archive.stored_range(member)
-    if stored is not None and archive.source.path is not None:
-        with archive.source.open() as fh:
-            fh.seek(stored[0])
-            shape, fortran, dtype, header_end = _npy_header(fh, where)
-        header_len = header_end - stored[0]
-        data = None
-        available = stored[1] - header_len
-    else:
-        data = archive.read(member)
-        shape, fortran, dtype, header_len = _npy_header(io.BytesIO(data), where)
-        available = len(data) - header_len
-    declared = math.prod(shape) * dtype.itemsize
-    limits.check("array_bytes", declared, "npy array too large", **where)
-    if declared > available:
-        raise CorruptFileError(
-            f"npy header declares {shape} {dtype} ({declared:,} bytes) but holds {available:,}", **where
-        )
-    order = "F" if fortran else "C"
-    if data is None:
-        assert stored is not None and archive.source.path is not None
-        if declared == 0:
-            return np.zeros(shape, dtype)
-        return np.memmap(archive.source.path, dtype, "r", stored[0] + header_len, shape, order)
-    flat = np.frombuffer(data, dtype, math.prod(shape), header_len)
-    return flat.reshape(shape, order=order)
-
-
-def _npy_header(fh: Any, where: dict[str, str]) -> tuple[tuple[int, ...], bool, Any, int]:
-    import numpy as np
-    from numpy.lib import format as npformat
-
-    try:
-        version = npformat.read_magic(fh)
-        if version == (1, 0):
-            shape, fortran, dtype = npformat.read_array_header_1_0(fh)
-        elif version == (2, 0):
-            shape, fortran, dtype = npformat.read_array_header_2_0(fh)
-        else:
-            raise UnsupportedFeatureError(f"npy format version {version} is not supported", **where)
-    except DLFormatsError:
-        raise
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
-        raise CorruptFileError(f"bad npy header: {exc}", **where) from exc
-    dtype = np.dtype(dtype)
-    if dtype.kind not in _NPY_KINDS or dtype.fields is not None or dtype.subdtype is not None:
-        raise UnsupportedFeatureError(f"npy arrays of dtype {dtype} are not supported as labels", **where)
-    return tuple(int(s) for s in shape), bool(fortran), dtype, fh.tell()
 
 
 # ----------------------------------------------------------------- TIFF

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,8 +16,6 @@ from dlformats.errors import (
     NotMyFormat,
     UnsupportedFeatureError,
 )
-
-from ._npy import check_dtype, check_size, from_buffer, memory_map, parse_header
 
 if TYPE_CHECKING:
     from dlformats.archive import SafeZip
@@ -123,42 +120,25 @@ def _load_member(
 ) -> Any:
     """Map (stored member of a file on disk) or read (deflated, or in memory) one npz member.
 
-    ``small`` members (names, embeddings) become Python lists, so they are held in
-    memory and bounded like the JSON files they stand for (``limits.json_bytes``).
+    ``small`` members (names, embeddings) become Python lists, so they are bounded
+    like the JSON files they stand for (``limits.json_bytes``) and may hold strings.
     """
-    limits = options.limits
+    from dlformats import npyio
+
     limit = "json_bytes" if small else "array_bytes"
-    where = {"path": source.name, "member": member}
-    span = archive.stored_range(member) if source.path is not None else None
-    if span is not None:
-        offset, size = span
-        with source.open() as fh:
-            fh.seek(offset)
-            header = parse_header(fh, **where)
-        check_dtype(header.dtype, kinds=kinds, **where)
-        check_size(header, size, limits, in_memory=small, limit=limit, **where)
-        return memory_map(source.path, header, base=offset)  # type: ignore[arg-type]
-    limits.check(limit, archive.info(member).file_size, "archive member too large to hold in memory", **where)
-    data = archive.read(member)
-    header = parse_header(io.BytesIO(data), **where)
-    check_dtype(header.dtype, kinds=kinds, **where)
-    check_size(header, len(data), limits, in_memory=True, limit=limit, **where)
-    return from_buffer(data, header)
+    array = npyio.from_member(archive, member, limits=options.limits, kinds=kinds, limit=limit)
+    if small:  # a mapped member is checked here, before it becomes a list
+        options.limits.check(limit, array.nbytes, "array too large to hold in memory", path=source.name, member=member)
+    return array
 
 
 def _load_npy(source: Source, options: ReadOptions) -> Any:
     """Map an ``.npy`` file on disk; view an in-memory one without copying."""
+    from dlformats import npyio
+
     if source.path is not None:
-        with source.open() as fh:
-            header = parse_header(fh, path=source.name)
-        check_dtype(header.dtype, path=source.name)
-        check_size(header, source.size, options.limits, in_memory=False, path=source.name)
-        return memory_map(source.path, header)
-    data = source.read_bytes()
-    header = parse_header(io.BytesIO(data), path=source.name)
-    check_dtype(header.dtype, path=source.name)
-    check_size(header, len(data), options.limits, in_memory=True, path=source.name)
-    return from_buffer(data, header)
+        return npyio.map_file(source.path, limits=options.limits, name=source.name)
+    return npyio.from_bytes(source.read_bytes(), limits=options.limits, path=source.name)
 
 
 # ------------------------------------------------------------------ projects

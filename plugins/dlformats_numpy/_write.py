@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlformats.errors import InvalidOptionError, UnsupportedFeatureError
-
-from ._npy import IMAGE_KINDS, frames_last, write_npy
+from dlformats.npyio import NUMERIC_KINDS, write_npy
 
 if TYPE_CHECKING:
     from dlformats.model import Project
@@ -20,7 +19,7 @@ def _image_dtype(project: Project) -> Any:
     import numpy as np
 
     dtype = np.dtype(project.X.dtype)
-    if dtype.kind not in IMAGE_KINDS or dtype.fields is not None:
+    if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None:
         raise UnsupportedFeatureError(f"cannot write an image of dtype {dtype} (accepted: bool, int, uint, float)")
     return dtype
 
@@ -116,3 +115,15 @@ def _embeddings_array(rows: list[Any]) -> Any:
         if row is not None:
             out[i] = row
     return out
+
+
+def frames_last(array: Any, dtype: Any, plane: Callable[[int, int], Any] | None = None) -> Iterator[Any]:
+    """Yield ``(height, width, channels)`` blocks, frame by frame, of a ``(C, F, H, W)`` array.
+
+    ``plane(c, t)`` returns the plane to write (defaults to ``array[c, t]``).
+    """
+    import numpy as np
+
+    get = plane or (lambda c, t: array[c, t])
+    for t in range(int(array.shape[1])):
+        yield np.stack([np.asarray(get(c, t)).astype(dtype, copy=False) for c in range(int(array.shape[0]))], axis=-1)

@@ -17,9 +17,9 @@ from dlformats import (
     UnsupportedFeatureError,
 )
 from dlformats.jsonio import load_json
+from dlformats.npyio import from_bytes
 from dlformats.parts import lineage_to_divisions, report_lineage_problems
 
-from .npy import load_npy
 from .tarhead import tar_bytes
 
 if TYPE_CHECKING:
@@ -58,9 +58,9 @@ def read(source: Source, options: ReadOptions) -> Project | list[Project]:
             )
         lineage = load_json(tar.read(lineage_name), path=source.name, member=lineage_name, limits=options.limits)
         raw_bytes = tar.read(RAW)
-        raw = load_npy(raw_bytes, limits=options.limits, path=source.name, member=RAW)
+        raw = from_bytes(raw_bytes, limits=options.limits, path=source.name, member=RAW)
         del raw_bytes  # the array keeps its buffer alive; nothing else needs the name
-        tracked = load_npy(tar.read(TRACKED), limits=options.limits, path=source.name, member=TRACKED)
+        tracked = from_bytes(tar.read(TRACKED), limits=options.limits, path=source.name, member=TRACKED)
     options.limits.check("total_bytes", raw.nbytes + tracked.nbytes, "arrays too large", path=source.name)
     extra = sorted(names - set(MEMBERS))
     if extra:

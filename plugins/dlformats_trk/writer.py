@@ -25,9 +25,9 @@ from dlformats import (
 )
 from dlformats.jsonio import dump_json
 from dlformats.model import plan_export
+from dlformats.npyio import header_bytes
 from dlformats.parts import divisions_to_lineage
 
-from .npy import ChunkReader, npy_header
 from .reader import LINEAGE, RAW, TRACKED
 
 COMPRESS_LEVEL = 6
@@ -130,7 +130,7 @@ def _add(tar: tarfile.TarFile, name: str, chunks: Any, array: tuple[tuple[int, .
         size = len(data)
     else:
         shape, dtype = array
-        header = npy_header(shape, dtype)
+        header = header_bytes(shape, dtype)
         size = len(header) + math.prod(shape) * dtype.itemsize
         stream = ChunkReader(_prefixed(header, chunks))
     info = tarfile.TarInfo(name)
@@ -143,3 +143,34 @@ def _add(tar: tarfile.TarFile, name: str, chunks: Any, array: tuple[tuple[int, .
 def _prefixed(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     yield first
     yield from rest
+
+
+class ChunkReader:
+    """A read-only file object over a stream of byte chunks (what ``tarfile.addfile`` pulls from).
+
+    Lets a member of known size be written a frame at a time, never whole in memory.
+    """
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._current = b""
+        self._pos = 0
+
+    def read(self, size: int = -1) -> bytes:
+        """Return up to ``size`` bytes (all that is left when ``size`` is negative)."""
+        parts: list[bytes] = []
+        need = size
+        while need != 0:
+            if self._pos >= len(self._current):
+                nxt = next(self._chunks, None)
+                if nxt is None:
+                    break
+                self._current, self._pos = nxt, 0
+                continue
+            end = len(self._current) if need < 0 else self._pos + need
+            piece = self._current[self._pos : end]
+            self._pos += len(piece)
+            if need > 0:
+                need -= len(piece)
+            parts.append(piece)
+        return b"".join(parts)

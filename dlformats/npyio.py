@@ -1,0 +1,286 @@
+"""Safe ``.npy`` reading and streamed writing, for every plugin that meets numpy arrays.
+
+Nothing here unpickles: the header is parsed with numpy's header readers (a Python
+literal, not a pickle) and only bool, integer and float dtypes are accepted by
+default (never object or structured ones).  A shape with a negative dimension, or
+whose size overflows what numpy can index, is refused.  The declared
+``prod(shape) * itemsize`` is checked against :class:`~dlformats.limits.Limits` and
+against the bytes actually present *before* anything is allocated.  Then the data is
+viewed, never copied:
+
+* :func:`from_bytes`: ``numpy.frombuffer`` over bytes already in memory;
+* :func:`map_file`: ``numpy.memmap`` of a ``.npy`` file on disk;
+* :func:`from_member`: a member of a :class:`~dlformats.archive.SafeZip`, mapped in
+  place when it is stored uncompressed in a zip on disk, else decompressed (bounded)
+  and viewed.
+
+Mapped arrays stream (a plane at a time), so they count against ``total_bytes``
+only; arrays held in memory count against ``total_bytes`` and a second limit
+(``array_bytes`` unless the caller names another).  Arrays keep their file's memory
+order (Fortran-ordered files give Fortran-ordered views).  numpy is imported inside
+the functions, so importing this module is light.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from .errors import CorruptFileError, DLFormatsError, UnsupportedFeatureError
+
+if TYPE_CHECKING:
+    from .archive import SafeZip
+    from .limits import Limits
+
+MAGIC = b"\x93NUMPY"
+
+NUMERIC_KINDS = "biuf"
+"""dtype kinds accepted by default: bool, signed and unsigned integers, floats."""
+
+_KIND_NAMES = {"b": "bool", "i": "int", "u": "uint", "f": "float", "U": "unicode string"}
+_MAX_BYTES = 2**63 - 1  # numpy indexes with int64: a larger array cannot exist
+_HEAD_BYTES = 1 << 16  # numpy refuses headers over 10,000 bytes; this reads any it accepts
+
+
+@dataclass(frozen=True)
+class NpyHeader:
+    """An ``.npy`` header.
+
+    Attributes:
+        shape: the array's shape, in the file's axis order.
+        dtype: its ``numpy.dtype``.
+        fortran_order: True when the data is stored column-major.
+        data_offset: bytes from the start of the ``.npy`` to its first data byte.
+    """
+
+    shape: tuple[int, ...]
+    dtype: Any
+    fortran_order: bool
+    data_offset: int
+
+    @property
+    def nbytes(self) -> int:
+        """Declared data size in bytes (Python ints: no overflow)."""
+        return math.prod(self.shape) * self.dtype.itemsize
+
+    @property
+    def order(self) -> str:
+        """``"F"`` or ``"C"``: the memory order numpy calls it."""
+        return "F" if self.fortran_order else "C"
+
+
+def parse_header(fh: IO[bytes], *, path: str, member: str | None = None, kinds: str = NUMERIC_KINDS) -> NpyHeader:
+    """Read and check the magic and header of an ``.npy`` starting at ``fh``'s current position.
+
+    Raises:
+        CorruptFileError: not an ``.npy``, a broken header, a negative dimension, or a
+            size no array can have.
+        UnsupportedFeatureError: an unknown format version; an object, structured or
+            other dtype whose kind is not in ``kinds``.
+    """
+    from numpy.lib import format as npformat
+
+    where = {"path": path, "member": member}
+    start = fh.tell()
+    magic = fh.read(len(MAGIC))
+    if magic != MAGIC:
+        raise CorruptFileError(f"not a .npy array: starts with {magic!r}", **where)
+    fh.seek(start)
+    try:
+        version = npformat.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = npformat.read_array_header_1_0(fh)
+        elif version in ((2, 0), (3, 0)):
+            # 3.0 differs from 2.0 only in allowing UTF-8 field names, which are refused anyway
+            shape, fortran, dtype = npformat.read_array_header_2_0(fh)
+        else:
+            raise UnsupportedFeatureError(f".npy format version {version[0]}.{version[1]}", **where)
+    except DLFormatsError:
+        raise
+    except Exception as exc:  # numpy raises ValueError/TypeError/SyntaxError/EOFError for broken headers
+        raise CorruptFileError(f"bad .npy header: {exc}", **where) from exc
+    check_dtype(dtype, kinds=kinds, **where)
+    shape = tuple(int(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise CorruptFileError(f".npy header declares a negative dimension in shape {shape}", **where)
+    header = NpyHeader(shape, dtype, bool(fortran), fh.tell() - start)
+    if header.nbytes > _MAX_BYTES or any(s > _MAX_BYTES for s in shape):
+        raise CorruptFileError(
+            f".npy header declares shape {shape} of {dtype} ({header.nbytes:,} bytes), more than any array can hold",
+            **where,
+        )
+    return header
+
+
+def check_dtype(dtype: Any, *, kinds: str = NUMERIC_KINDS, path: str, member: str | None = None) -> None:
+    """Refuse object, structured and other dtypes whose kind is not in ``kinds``, with a typed error."""
+    where = {"path": path, "member": member}
+    if dtype.hasobject:
+        raise UnsupportedFeatureError(
+            "object arrays are refused: loading them would unpickle Python objects",
+            hint="save a numeric array (bool, int, uint or float); dlformats never unpickles",
+            **where,
+        )
+    if dtype.fields is not None or dtype.subdtype is not None:
+        raise UnsupportedFeatureError(f"structured dtype {dtype} is not supported", **where)
+    if dtype.kind not in kinds:
+        names = ", ".join(_KIND_NAMES.get(k, k) for k in kinds)
+        raise UnsupportedFeatureError(f"dtype {dtype} is not supported (accepted: {names})", **where)
+
+
+def check_size(
+    header: NpyHeader,
+    available: int,
+    limits: Limits,
+    *,
+    limit: str | None = "array_bytes",
+    path: str,
+    member: str | None = None,
+) -> None:
+    """Check the declared size against the limits, then against the bytes present.
+
+    ``available`` is the size of the whole ``.npy`` (file or archive member).  The
+    declared size always counts against ``limits.total_bytes``, and against
+    ``limit`` too unless it is ``None`` (a mapped array, which streams).
+    """
+    where = {"path": path, "member": member}
+    limits.check("total_bytes", header.nbytes, "array too large", **where)
+    if limit is not None:
+        limits.check(limit, header.nbytes, "array too large to hold in memory", **where)
+    present = available - header.data_offset
+    if header.nbytes > present:
+        raise CorruptFileError(
+            f"header declares shape {header.shape} of {header.dtype} ({header.nbytes:,} bytes) "
+            f"but only {max(present, 0):,} bytes follow it",
+            **where,
+        )
+
+
+def _view(data: Any, header: NpyHeader, base: int = 0) -> Any:
+    import numpy as np
+
+    count = math.prod(header.shape)
+    if count == 0:
+        return np.zeros(header.shape, header.dtype, order=header.order)
+    flat = np.frombuffer(data, dtype=header.dtype, count=count, offset=base + header.data_offset)
+    return flat.reshape(header.shape, order=header.order)
+
+
+def from_bytes(
+    data: bytes,
+    *,
+    limits: Limits,
+    path: str,
+    member: str | None = None,
+    kinds: str = NUMERIC_KINDS,
+    limit: str = "array_bytes",
+) -> Any:
+    """The array of the ``.npy`` held in ``data``: a read-only view of it, no copy.
+
+    The declared size is checked against ``limits.total_bytes``, ``limit`` and
+    ``len(data)`` first.
+    """
+    header = parse_header(io.BytesIO(data), path=path, member=member, kinds=kinds)
+    check_size(header, len(data), limits, limit=limit, path=path, member=member)
+    return _view(data, header)
+
+
+def _memmap(path: Path, header: NpyHeader, base: int) -> Any:
+    import numpy as np
+
+    if header.nbytes == 0:  # mmap cannot map zero bytes
+        return np.zeros(header.shape, header.dtype, order=header.order)
+    return np.memmap(
+        path, dtype=header.dtype, mode="r", offset=base + header.data_offset, shape=header.shape, order=header.order
+    )
+
+
+def map_file(path: Path, *, limits: Limits, name: str | None = None, kinds: str = NUMERIC_KINDS) -> Any:
+    """Memory-map the ``.npy`` file ``path`` read-only (``name`` names it in errors; default ``path``).
+
+    The declared size is checked against ``limits.total_bytes`` and the file's size.
+    The map holds no Python file handle open.
+    """
+    name = name or str(path)
+    try:
+        with open(path, "rb") as fh:
+            header = parse_header(fh, path=name, kinds=kinds)
+            size = fh.seek(0, io.SEEK_END)
+    except OSError as exc:
+        raise CorruptFileError(f"cannot read: {exc.strerror or exc}", path=name) from exc
+    check_size(header, size, limits, limit=None, path=name)
+    return _memmap(path, header, 0)
+
+
+def from_member(
+    archive: SafeZip,
+    member: str,
+    *,
+    limits: Limits | None = None,
+    kinds: str = NUMERIC_KINDS,
+    limit: str = "array_bytes",
+) -> Any:
+    """The array of the ``.npy`` member ``member`` of ``archive``.
+
+    A member stored uncompressed in a zip on disk is memory-mapped in place (counted
+    against ``total_bytes`` only: it streams).  Otherwise the header is decompressed
+    and checked first, then the member is read (bounded by ``limits.member_bytes``)
+    and viewed without a second copy (counted against ``limit`` too).
+    ``limits`` defaults to the archive's.
+    """
+    limits = limits or archive.limits
+    name = archive.source.name
+    where = {"path": name, "member": member}
+    disk = archive.source.path
+    stored = archive.stored_range(member) if disk is not None else None
+    if stored is not None:
+        assert disk is not None
+        offset, size = stored
+        with archive.source.open() as fh:
+            fh.seek(offset)
+            header = parse_header(fh, kinds=kinds, **where)
+        check_size(header, size, limits, limit=None, **where)
+        return _memmap(disk, header, offset)
+    head = archive.read_head(member, _HEAD_BYTES)
+    header = parse_header(io.BytesIO(head), kinds=kinds, **where)
+    # declared size against the member's own declared size: nothing decompressed yet
+    check_size(header, archive.info(member).file_size, limits, limit=limit, **where)
+    data = archive.read(member)
+    check_size(header, len(data), limits, limit=limit, **where)
+    return _view(data, header)
+
+
+def header_bytes(shape: tuple[int, ...], dtype: Any) -> bytes:
+    """The magic and header ``numpy.save`` writes for a C-order array of ``shape`` and ``dtype``."""
+    import numpy as np
+    from numpy.lib import format as npformat
+
+    out = io.BytesIO()
+    descr = npformat.dtype_to_descr(np.dtype(dtype))
+    npformat.write_array_header_1_0(
+        out, {"descr": descr, "fortran_order": False, "shape": tuple(int(s) for s in shape)}
+    )
+    return out.getvalue()
+
+
+def write_npy(out: IO[bytes], shape: tuple[int, ...], dtype: Any, blocks: Iterable[Any]) -> None:
+    """Write an ``.npy`` (format 1.0, C order) of ``shape`` and ``dtype`` from consecutive C-ordered ``blocks``.
+
+    Streams: only one block is in memory at a time.  Raises ``ValueError`` when the
+    blocks do not add up to ``shape`` (a bug in the caller).
+    """
+    import numpy as np
+
+    dtype = np.dtype(dtype)
+    out.write(header_bytes(shape, dtype))
+    written = 0
+    for block in blocks:
+        data = np.ascontiguousarray(block, dtype=dtype)
+        out.write(data.tobytes())
+        written += data.nbytes
+    if written != math.prod(shape) * dtype.itemsize:
+        raise ValueError(f"wrote {written} bytes for shape {shape} of {dtype}")
