@@ -96,6 +96,9 @@ def _read_source(
             _stamp(project, fmt, source)
             project.metadata.setdefault("format", fmt.name)
             project.metadata.setdefault("plugin", fmt.plugin)
+        # Readers keep their own handles for lazy arrays (tiffio files, memory maps):
+        # the source's cached archive is closed now, a downloaded file once unused.
+        source.release()
         if source.path is not None and source._cleanup is not None and result:
             _close_when_unused(source, result)
         return result

@@ -170,11 +170,20 @@ class Source:
         return self.path.parent / name
 
     # ----------------------------------------------------------- lifetime
-    def close(self) -> None:
-        """Release cached handles and remove a downloaded temporary file."""
+    def release(self) -> None:
+        """Close cached handles (the :meth:`zip` archive); the source stays usable and reopens them on demand.
+
+        A downloaded temporary file is kept: lazy arrays may still read it (see :meth:`close`).
+        The core calls this after every read; a reader whose arrays read lazily from
+        the file keeps handles of its own.
+        """
         if self._zip not in (False, None):
             self._zip.close()  # type: ignore[union-attr]
         self._zip = False
+
+    def close(self) -> None:
+        """Release cached handles and remove a downloaded temporary file."""
+        self.release()
         if self._cleanup is not None:
             shutil.rmtree(self._cleanup, ignore_errors=True)
             self._cleanup = None

@@ -42,6 +42,7 @@ import math
 import os
 import struct
 import warnings
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -315,6 +316,10 @@ def open_tiff(
     except BaseException:
         tif.close()
         raise
+    # Lazy arrays keep the TiffFile (through its series) alive; once nothing does, the
+    # file it opened is closed here rather than left to the garbage collector.  A
+    # handle the caller passed in is not tifffile's to close and stays open.
+    weakref.finalize(tif, tif.filehandle.close)
     return tif
 
 
@@ -486,6 +491,11 @@ class TiffSeriesArray:
                 f"{self._key_shape} {self._key_dtype}",
                 **self._where,
             )
+        # tifffile allocates a whole strip or tile before decoding it, at the size the tags declare
+        # (a fuzzed TileLength of 3.8e9 asks for 7 GiB to decode a 256 x 65792 page): check it first.
+        with tifffile_problems(self._name, self._member, f"tifffile cannot index page {index}"):
+            chunk_bytes = math.prod(int(n) for n in page.chunks) * np.dtype(page.dtype).itemsize
+        self._limits.check("array_bytes", chunk_bytes, f"TIFF tile or strip of page {index} too large", **self._where)
         fh = page.parent.filehandle
         reopened = fh.closed  # pages of the other files of a multi-file OME-TIFF: tifffile closes them
         with tifffile_problems(self._name, self._member, f"tifffile cannot decode page {index}"):

@@ -31,7 +31,6 @@ from __future__ import annotations
 import io
 import posixpath
 import warnings
-import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -155,10 +154,9 @@ def _read(source: Source, options: ReadOptions) -> Project:
             DLFormatsWarning,
             stacklevel=3,
         )
+    # Lazy labels hold their own handles (a TiffStack its own archive): the core
+    # closes this one when the read returns.
     y, kind = _labels(archive, layout, options)
-    # The labels may be read plane by plane from the archive: it stays open as long
-    # as they live, and no longer.
-    weakref.finalize(y, archive.close)
     cells = _cells(archive, layout, y)
     divisions = _divisions(archive, layout)
     spots = None
@@ -286,7 +284,8 @@ def _stack(archive: SafeZip, named: dict[str, tuple[int, int]], options: ReadOpt
     shape = (len(features), len(batches), *first[1])
     options.limits.check("total_bytes", nbytes(shape, "int32"), "labels too large", path=path)
     members = {(f - features.start, b - batches.start): name for (b, f), name in grid.items()}
-    return LazyArray(TiffStack(archive, members, shape, dtype), "CBYX", labels=True, path=path, default_frame_axis="B")
+    stack = TiffStack(archive.source, members, shape, dtype)
+    return LazyArray(stack, "CBYX", labels=True, path=path, default_frame_axis="B")
 
 
 def _cells(archive: SafeZip, layout: Layout, y: Any) -> list[Cell] | None:

@@ -25,6 +25,7 @@ from dlformats.errors import (
 
 if TYPE_CHECKING:
     from dlformats.archive import SafeZip
+    from dlformats.sources import Source
 
 STACK_NAME = re.compile(r"batch_([0-9]+)_feature_([0-9]+)\.tiff?\Z", re.IGNORECASE)
 """``<anything>batch_<b>_feature_<f>.tif(f)``: one plane of a batch/feature stack."""
@@ -141,13 +142,17 @@ class TiffStack:
 
     ``members[(f, b)]`` names the member holding feature ``f`` of batch ``b``
     (indices from 0, already put in numeric order).  Members are decoded only
-    when a plane is asked for.
+    when a plane is asked for, from an archive of ``source`` that the stack opens
+    for itself and closes when it is garbage-collected.
     """
 
     def __init__(
-        self, archive: SafeZip, members: dict[tuple[int, int], str], shape: tuple[int, int, int, int], dtype: Any
+        self, source: Source, members: dict[tuple[int, int], str], shape: tuple[int, int, int, int], dtype: Any
     ) -> None:
-        self._archive = archive
+        from dlformats.archive import SafeZip
+
+        self._archive = SafeZip(source)
+        weakref.finalize(self, self._archive.close)
         self._members = members
         self.shape = shape
         self.dtype = dtype
