@@ -75,6 +75,9 @@ class LazyArray:
 
         shape = tuple(int(s) for s in source.shape)
         axes = check_axes(axes, shape, path=path, letters=AXIS_LETTERS)
+        if 0 in shape:
+            # A zero-length axis holds no plane to show; indexing it would fail later, far from the file.
+            raise UnsupportedFeatureError(f"array of shape {shape} (axes {axes}) holds no pixels", path=path)
         self.path = path
         select = {k.upper(): int(v) for k, v in (select or {}).items()}
         for letter, index in select.items():

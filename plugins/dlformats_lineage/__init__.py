@@ -60,7 +60,6 @@ ENTRY_FIELDS = frozenset(
 
 _FIRST_KEY = re.compile(rb'\{\s*"([^"\\]{0,40})"\s*:\s*(.)')
 _FIRST_FIELD = re.compile(rb'\{\s*"([^"\\]{0,40})"\s*:')
-_INT_KEY = re.compile(rb"-?[0-9]+\Z")
 
 
 def _strip(head: bytes) -> bytes:
@@ -77,7 +76,9 @@ def sniff(source: Source) -> bool | None:
     first = _FIRST_KEY.match(head)
     if first is None:
         return None  # cut off within the 4 KiB head
-    if not _INT_KEY.match(first.group(1)) or first.group(2) != b"{":
+    # A key that is not a plain integer (" 1", "1_0") still makes a lineage when its value starts
+    # with a lineage field: claim it, so that the reader names the bad key instead of "no reader".
+    if first.group(2) != b"{":
         return False
     field = _FIRST_FIELD.match(head, first.end(2) - 1)
     if field is None:

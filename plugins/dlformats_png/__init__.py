@@ -111,7 +111,10 @@ def read_header(source: Source) -> PngHeader:
             if kind == b"IDAT":
                 break
             if kind == b"acTL" and length >= 4:
-                frames = struct.unpack(">I", fh.read(4))[0]
+                count = fh.read(4)
+                if len(count) < 4:
+                    raise CorruptFileError("PNG ends inside its acTL chunk", **where)
+                frames = struct.unpack(">I", count)[0]
                 length -= 4
             fh.seek(length + 4, 1)  # data and CRC
     return PngHeader(width, height, depth, colour, bool(interlace), max(frames, 1))

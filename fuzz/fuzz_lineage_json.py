@@ -1,0 +1,12 @@
+#!/work/venv/bin/python
+"""atheris fuzzer for the lineage-json reader (how to run: fuzz/README.md)."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _harness import main
+
+if __name__ == "__main__":
+    main("lineage-json", "lineage.json")
