@@ -72,6 +72,7 @@ from dlformats.errors import (
     DLFormatsWarning,
     InvalidOptionError,
     NotMyFormat,
+    UnsupportedFeatureError,
 )
 from dlformats.spec import parts
 
@@ -347,6 +348,13 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
     compression = _compression(options, path)
     channels, frames, height, width = (int(s) for s in array.shape)
     dtype = np.dtype(np.int32) if labels else np.dtype(array.dtype).newbyteorder("=")
+    if dtype.kind in "iu" and dtype.itemsize > 4:
+        # OME pixel types stop at 32-bit integers; tifffile raises OmeXmlError (a crash, to the core).
+        raise UnsupportedFeatureError(
+            f"OME-TIFF cannot hold {dtype} pixels",
+            path=str(path),
+            hint="convert the image to a 32-bit integer or float64 type, or write .npy/.npz",
+        )
     plan = None
     if labels and project.cells is not None:
         from dlformats.model import plan_export

@@ -373,6 +373,16 @@ def trk(
     return tar_bytes(members + list(extra or []), gz=gz)
 
 
+def trks(batches: int = 2) -> bytes:
+    """A valid .trks: ``batches`` movies of 2 frames, 6 x 5 pixels, one tracked cell each."""
+    raw = np.arange(batches * 2 * 6 * 5, dtype=np.uint16).reshape(batches, 2, 6, 5, 1)
+    tracked = np.zeros((batches, 2, 6, 5, 1), np.int32)
+    tracked[:, :, 1:3, 1:3, 0] = 1
+    lineage = {"1": {"label": 1, "frames": [0, 1], "daughters": [], "parent": None, "frame_div": None}}
+    lineages = json.dumps([lineage] * batches).encode()
+    return tar_bytes([("lineages.json", lineages), ("raw.npy", npy(raw)), ("tracked.npy", npy(tracked))])
+
+
 # ------------------------------------------------------------------ the cases
 def _traversal() -> list[Case]:
     k = "path traversal"
@@ -1412,6 +1422,96 @@ def _odd() -> list[Case]:
     return out
 
 
+def tiff_ifd(tags: list[tuple[int, int, int, int]], data: bytes = b"") -> bytes:
+    """A one-page little-endian TIFF with exactly ``tags`` (single values) and ``data`` at offset 8."""
+    body = b"II*\x00" + struct.pack("<I", 8 + len(data) + len(data) % 2) + data + b"\x00" * (len(data) % 2)
+    ifd = struct.pack("<H", len(tags))
+    for tag, typ, count, value in sorted(tags):
+        ifd += struct.pack("<HHII", tag, typ, count, value)
+    return body + ifd + struct.pack("<I", 0)
+
+
+def _fuzz_findings() -> list[Case]:
+    """Inputs the fuzzers found crashing or exhausting a reader, rebuilt by hand (see fuzz/README.md)."""
+    out = []
+    # npy of shape (0, 6, 5, 2): LazyArray indexed a zero-length axis (IndexError) when read.
+    empty = npy_raw("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 6, 5, 2), }")
+    out.append(Case("fuzz-npy-zero-length-axis", "declared sizes/bombs", "empty.npy", empty, UNSUPPORTED, ("npy",)))
+    out.append(
+        Case(
+            "fuzz-npz-zero-length-axis",
+            "declared sizes/bombs",
+            "empty.npz",
+            zip_bytes([("X.npy", empty)]),
+            UNSUPPORTED,
+            ("npz",),
+        )
+    )
+    out.append(
+        Case(
+            "fuzz-trk-zero-frames",
+            "declared sizes/bombs",
+            "empty.trk",
+            trk(raw=np.zeros((0, 6, 5, 1), np.uint16), tracked=np.zeros((0, 6, 5, 1), np.int32)),
+            UNSUPPORTED + CORRUPT,
+            ("trk",),
+        )
+    )
+    # PNG ending inside an acTL chunk: struct.error escaped the header scan.
+    ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 0, 0, 0, 0))
+    actl = b"\x89PNG\r\n\x1a\n" + ihdr + struct.pack(">I4s", 8, b"acTL") + b"\x00\x00"
+    out.append(Case("fuzz-png-actl-at-eof", "truncation", "apng.png", actl, CORRUPT, ("png",)))
+    # A tiled TIFF whose TileLength is 3,841,983,488: tifffile allocated the whole tile (7 GiB) to decode it.
+    tags = [
+        (256, 4, 1, 64),
+        (257, 4, 1, 64),
+        (258, 3, 1, 16),
+        (259, 3, 1, 5),
+        (262, 3, 1, 1),
+        (277, 3, 1, 1),
+        (322, 4, 1, 64),
+        (323, 4, 1, 3841983488),
+        (324, 4, 1, 8),
+        (325, 4, 1, 16),
+    ]
+    out.append(
+        Case("fuzz-tiff-huge-tile", "declared sizes/bombs", "tiled.tif", tiff_ifd(tags, bytes(16)), LIMIT, ("tiff",))
+    )
+    strips = [
+        (256, 4, 1, 64),
+        (257, 4, 1, 64),
+        (258, 3, 1, 8),
+        (259, 3, 1, 8),
+        (262, 3, 1, 1),
+        (273, 4, 1, 8),
+        (277, 3, 1, 1),
+        (278, 4, 1, 4000000000),
+        (279, 4, 1, 16),
+    ]
+    out.append(
+        Case(
+            "fuzz-tiff-huge-rowsperstrip",
+            "declared sizes/bombs",
+            "strips.tif",
+            tiff_ifd(strips, bytes(16)),
+            LIMIT + CORRUPT,
+            ("tiff",),
+        )
+    )
+    pz = valid("dcl-project-zip")
+    out.append(
+        Case(
+            "fuzz-projectzip-huge-tile",
+            "declared sizes/bombs",
+            "project.zip",
+            rezip(pz, replace={"y.ome.tiff": tiff_ifd(tags, bytes(16))}, method=zipfile.ZIP_STORED),
+            LIMIT + CORRUPT + INCONSISTENT,
+            ("dcl-project-zip",),
+        )
+    )
+    return out
+
+
 @functools.lru_cache(maxsize=1)
 def all_cases() -> tuple[Case, ...]:
     """Every case (built once)."""
@@ -1433,6 +1533,7 @@ def all_cases() -> tuple[Case, ...]:
         _truncation,
         _symlink_target,
         _odd,
+        _fuzz_findings,
     )
     cases = tuple(c for group in groups for c in group())
     ids = [c.id for c in cases]
