@@ -110,7 +110,7 @@ class CaseTimeoutError(BaseException):
 
 
 def _alarm(signum: int, frame: Any) -> None:
-    raise CaseTimeoutError(f"no result after {CASE_SECONDS} s")
+    raise CaseTimeoutError("no result within the time limit")
 
 
 def _describe(exc: BaseException, *paths: str | None) -> dict[str, Any]:
@@ -154,6 +154,34 @@ def _facts(project: Any) -> dict[str, Any]:
     return facts
 
 
+def _canary(actions: list[str], outside: str) -> dict[str, str]:
+    """Do forbidden things on purpose, to prove the hook, the memory cap and the time limit work."""
+    import pickle
+    import socket
+
+    done = {}
+    for action in actions:
+        try:
+            if action == "write_outside":
+                with open(outside, "w") as fh:
+                    fh.write("x")
+            elif action == "rename_outside":
+                os.replace(outside, outside + ".moved")
+            elif action == "socket":
+                with socket.socket() as sock:
+                    sock.connect(("127.0.0.1", 9))
+            elif action == "pickle":
+                pickle.loads(pickle.dumps(Path))
+            elif action == "allocate":
+                bytearray(2 * MEMORY_CAP)
+            elif action == "sleep":
+                time.sleep(5)
+            done[action] = "done"
+        except (RuntimeError, OSError, MemoryError) as exc:
+            done[action] = type(exc).__name__
+    return done
+
+
 def run_case(spec: dict[str, Any]) -> dict[str, Any]:
     import dlformats
     from dlformats import Limits
@@ -169,8 +197,10 @@ def run_case(spec: dict[str, Any]) -> dict[str, Any]:
     _allowed[:] = [os.path.realpath(out_dir)]
     _violations.clear()
     started = time.monotonic()
-    signal.setitimer(signal.ITIMER_REAL, CASE_SECONDS)
+    signal.setitimer(signal.ITIMER_REAL, spec.get("seconds", CASE_SECONDS))
     try:
+        if spec.get("canary"):
+            result["canary"] = _canary(spec["canary"], spec["outside"])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:

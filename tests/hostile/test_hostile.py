@@ -165,3 +165,36 @@ def test_case(case: hostile_cases.Case, outcomes: dict[str, dict[str, Any]]) -> 
 def test_every_class_is_covered() -> None:
     counts = hostile_cases.counts()
     assert all(n > 0 for n in counts.values()), counts
+
+
+def _canary_spec(root: Path, actions: list[str], **extra: Any) -> dict[str, Any]:
+    case = hostile_cases.Case(
+        "canary-" + "-".join(actions),
+        "valid but odd",
+        "image.npy",
+        hostile_cases.npy([[1, 2], [3, 4]]),
+        hostile_cases.OK,
+    )
+    spec = _materialise(case, root)
+    outside = root / case.id / "outside.txt"
+    outside.write_text("keep")
+    return {**spec, "canary": actions, "outside": str(outside), **extra}
+
+
+def test_harness_catches_what_it_guards_against(tmp_path: Path) -> None:
+    """The hook, the memory cap and the time limit are in force: forbidden acts are seen or stopped."""
+    specs = [
+        _canary_spec(tmp_path, ["write_outside", "rename_outside", "socket", "pickle", "allocate"]),
+        _canary_spec(tmp_path, ["sleep"], seconds=1),
+    ]
+    results = _run_children(specs, tmp_path)
+    acts = results[specs[0]["id"]]
+    assert acts["canary"]["allocate"] == "MemoryError"  # the address-space cap
+    assert acts["canary"]["socket"] == "RuntimeError"  # refused by the hook
+    assert acts["canary"]["pickle"] == "RuntimeError"
+    seen = " ".join(acts["violations"])
+    # os.replace raises the audit event "os.rename"; a socket is stopped at "socket.__new__".
+    for what in ("open for writing outside", "os.rename outside", "socket.", "pickle.find_class"):
+        assert what in seen, (what, acts["violations"])
+    slow = results[specs[1]["id"]]
+    assert slow["read"]["type"] == "timeout" and "canary" not in slow, slow
