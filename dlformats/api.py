@@ -204,6 +204,7 @@ def read_all(
     labels_format: str | None = None,
     limits: Limits | None = None,
     options: Mapping[str, Any] | None = None,
+    labels_options: Mapping[str, Any] | None = None,
     name: str | None = None,
 ) -> list[Project]:
     """Read every project a source holds (``.trks`` files hold one per batch).
@@ -215,7 +216,8 @@ def read_all(
     opts = ReadOptions(axes=axes, limits=limits, extra={**extra, "role": "image"})
     projects = _read_source(images, format=format, options=opts, name=name)
     if labels is not None:
-        lopts = ReadOptions(axes=labels_axes, limits=limits, extra={**extra, "role": "labels"})
+        lextra = dict(extra if labels_options is None else labels_options)
+        lopts = ReadOptions(axes=labels_axes, limits=limits, extra={**lextra, "role": "labels"})
         label_projects = _read_source(labels, format=labels_format, options=lopts)
         labels_name = _source_label(labels, "<labels>")
         if len(label_projects) != len(projects):
@@ -240,6 +242,7 @@ def read(
     labels_format: str | None = None,
     limits: Limits | None = None,
     options: Mapping[str, Any] | None = None,
+    labels_options: Mapping[str, Any] | None = None,
     name: str | None = None,
 ) -> Project:
     """Read a project from ``images`` (and optionally a separate ``labels`` source).
@@ -254,6 +257,9 @@ def read(
         labels_format: the same for ``labels``.
         limits: resource bounds (defaults: :class:`Limits`).
         options: format-specific options, e.g. ``{"select": {"Z": 0}}`` or ``{"series": 1}``.
+            They apply to ``labels`` too unless ``labels_options`` is given.
+        labels_options: format-specific options for ``labels`` alone (``select``,
+            ``series``, ``member``...), replacing ``options`` for it.
         name: a file name for in-memory sources (used for extension matching and messages).
 
     Returns:
@@ -272,6 +278,7 @@ def read(
         labels_format=labels_format,
         limits=limits,
         options=options,
+        labels_options=labels_options,
         name=name,
     )
     if len(projects) != 1:
@@ -311,13 +318,19 @@ def write(
         except DLFormatsError as exc:
             if exc.format is None:
                 exc.format = fmt.name
+            # The writer only knows the temporary name; the user knows the target.
+            if exc.path is not None:
+                exc.path = exc.path.replace(str(tmp), str(dst))
+            exc.reason = exc.reason.replace(str(tmp), str(dst))
+            exc.args = (exc.reason, *exc.args[1:])
             exc.located(str(dst))
             raise
         except MemoryError as exc:
             raise DLFormatsError("out of memory while writing", path=str(dst), format=fmt.name) from exc
         except Exception as exc:
+            text = str(exc).replace(str(tmp), str(dst))
             raise ReaderCrashedError(
-                f"writer of format {fmt.name!r} (plugin {fmt.plugin}) crashed: {type(exc).__name__}: {exc}",
+                f"writer of format {fmt.name!r} (plugin {fmt.plugin}) crashed: {type(exc).__name__}: {text}",
                 path=str(dst),
                 format=fmt.name,
             ) from exc
@@ -332,19 +345,31 @@ def convert(
     axes: str | None = None,
     labels_axes: str | None = None,
     from_format: str | None = None,
+    labels_format: str | None = None,
     to_format: str | None = None,
     limits: Limits | None = None,
     options: Mapping[str, Any] | None = None,
+    labels_options: Mapping[str, Any] | None = None,
     write_options: Mapping[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
     """Read ``src`` (plus optional ``labels``) and write it to ``dst``.
 
-    A source holding several projects (a ``.trks``) gives one output per batch,
-    named ``<dst stem>_batch<N><dst suffix>``.  Returns the paths written.
+    ``from_format``/``labels_format``, ``options``/``labels_options`` are :func:`read`'s
+    ``format``/``labels_format``, ``options``/``labels_options``.  A source holding
+    several projects (a ``.trks``) gives one output per batch, named
+    ``<dst stem>_batch<N><dst suffix>``.  Returns the paths written.
     """
     projects = read_all(
-        src, labels, axes=axes, labels_axes=labels_axes, format=from_format, limits=limits, options=options
+        src,
+        labels,
+        axes=axes,
+        labels_axes=labels_axes,
+        format=from_format,
+        labels_format=labels_format,
+        limits=limits,
+        options=options,
+        labels_options=labels_options,
     )
     dst = Path(dst)
     if len(projects) == 1:
@@ -365,14 +390,26 @@ def info(
     axes: str | None = None,
     labels_axes: str | None = None,
     format: str | None = None,
+    labels_format: str | None = None,
     limits: Limits | None = None,
     options: Mapping[str, Any] | None = None,
+    labels_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Describe a source: format, plugin, shapes and dtypes of X and y, names and counts (JSON-able).
 
-    Reads no pixels except to count cells when the source lists none.
+    Arguments as :func:`read`.  Reads no pixels except to count cells when the source lists none.
     """
-    projects = read_all(src, labels, axes=axes, labels_axes=labels_axes, format=format, limits=limits, options=options)
+    projects = read_all(
+        src,
+        labels,
+        axes=axes,
+        labels_axes=labels_axes,
+        format=format,
+        labels_format=labels_format,
+        limits=limits,
+        options=options,
+        labels_options=labels_options,
+    )
     out = []
     for project in projects:
         summary = project.summary()

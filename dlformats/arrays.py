@@ -17,9 +17,12 @@ Nothing is read until a plane is asked for; ``LazyArray[c, t]`` reads one plane.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import AmbiguousInputError, CorruptFileError, InvalidOptionError, UnsupportedFeatureError
+
+if TYPE_CHECKING:
+    from .limits import Limits
 
 AXIS_LETTERS = "TZBCSYX"
 """Axis letters accepted in ``axes=``: T time, Z depth, B batch, C channel, S sample, Y height, X width."""
@@ -58,6 +61,8 @@ class LazyArray:
         shape: ``(channels, frames, height, width)``.
         dtype: the numpy dtype of planes returned.
         frame_axis: which source axis became frames (``"T"``, ``"Z"`` or ``"B"``).
+        limits: when given, ``numpy.asarray(view)`` first checks the whole array's
+            size against ``limits.array_bytes`` (planes are always allowed).
     """
 
     def __init__(
@@ -70,6 +75,7 @@ class LazyArray:
         labels: bool = False,
         path: str | None = None,
         default_frame_axis: str = "T",
+        limits: Limits | None = None,
     ) -> None:
         import numpy as np
 
@@ -81,6 +87,12 @@ class LazyArray:
         self.path = path
         select = {k.upper(): int(v) for k, v in (select or {}).items()}
         for letter, index in select.items():
+            if letter in ("Y", "X"):
+                raise InvalidOptionError(
+                    f"select cannot pick a plane of axis {letter}: Y and X are the plane itself",
+                    path=path,
+                    hint="select picks one index of a T, Z, B, C or S axis, e.g. select={'Z': 0}",
+                )
             if letter not in axes:
                 raise InvalidOptionError(f"select names axis {letter!r}, absent from axes {axes}", path=path)
             size = shape[axes.index(letter)]
@@ -121,6 +133,7 @@ class LazyArray:
                 raise UnsupportedFeatureError(f"images of dtype {src_dtype} are not supported", path=path)
             self.dtype = np.dtype(dtype) if dtype is not None else src_dtype.newbyteorder("=")
         self._labels = labels
+        self.limits = limits
         self.ndim = 4
 
     def __len__(self) -> int:
@@ -198,6 +211,10 @@ class LazyArray:
     def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
         import numpy as np
 
+        if self.limits is not None:
+            self.limits.check(
+                "array_bytes", nbytes(self.shape, self.dtype), "array too large to hold in memory", path=self.path
+            )
         out = np.empty(self.shape, self.dtype)
         for c in range(self.shape[0]):
             for t in range(self.shape[1]):

@@ -37,6 +37,21 @@ def _read_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _reading(args: argparse.Namespace) -> dict[str, Any]:
+    """The read arguments shared by ``convert``, ``info`` and ``validate``."""
+    labels_options = _pairs(args.labels_option, "labels-option") if args.labels_option else None
+    if labels_options and isinstance(labels_options.get("select"), dict):
+        labels_options["select"] = {str(k).upper(): v for k, v in labels_options["select"].items()}
+    return {
+        "axes": args.axes,
+        "labels_axes": args.labels_axes,
+        "labels_format": args.labels_format,
+        "limits": args.limits,
+        "options": _read_options(args),
+        "labels_options": labels_options,
+    }
+
+
 class Progress:
     """A progress bar on stderr, shown only on a terminal and only after the first second."""
 
@@ -71,12 +86,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             args.src,
             args.dst,
             labels=args.labels,
-            axes=args.axes,
-            labels_axes=args.labels_axes,
             from_format=args.from_format,
             to_format=args.to_format,
-            limits=args.limits,
-            options=_read_options(args),
+            **_reading(args),
             write_options=_pairs(args.write_option, "write-option"),
             progress=progress,
         )
@@ -93,11 +105,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     summary = info(
         args.src,
         labels=args.labels,
-        axes=args.axes,
-        labels_axes=args.labels_axes,
         format=args.from_format,
-        limits=args.limits,
-        options=_read_options(args),
+        **_reading(args),
     )
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -150,11 +159,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         projects = read_all(
             args.src,
             args.labels,
-            axes=args.axes,
-            labels_axes=args.labels_axes,
             format=args.from_format,
-            limits=args.limits,
-            options=_read_options(args),
+            **_reading(args),
         )
     problems = [p for project in projects for p in validate(project)]
     for p in problems:
@@ -180,8 +186,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--labels-axes", help="axis order of the labels")
         p.add_argument("--from", dest="from_format", help="read with this format (see 'dlformats formats')")
         p.add_argument("--select", action="append", metavar="AXIS=INDEX", help="keep one plane of an axis (e.g. Z=0)")
+        p.add_argument("--labels-from", dest="labels_format", help="read --labels with this format")
         p.add_argument(
-            "--option", action="append", metavar="KEY=VALUE", help="format-specific read option (e.g. series=1)"
+            "--option",
+            action="append",
+            metavar="KEY=VALUE",
+            help="format-specific read option (e.g. series=1); applies to --labels too unless --labels-option is given",
+        )
+        p.add_argument(
+            "--labels-option",
+            action="append",
+            metavar="KEY=VALUE",
+            help='read option for --labels alone (e.g. series=0, select={"Z": 0}); replaces --option/--select for it',
         )
         p.add_argument(
             "--limit", action="append", default=[], metavar="NAME=VALUE", help="raise or lower a resource limit"

@@ -40,6 +40,11 @@ class DLFormatsError(Exception):
         self.hint = hint
         super().__init__(reason)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Subclasses take keyword-only fields, which Exception's default pickling
+        # (cls(*args)) would drop: rebuild from the fields themselves.
+        return (_rebuild, (type(self), self.args, self.__dict__.copy()))
+
     def where(self) -> str:
         """Return ``path[:member]``, or an empty string when neither is known."""
         if self.path and self.member:
@@ -62,6 +67,14 @@ class DLFormatsError(Exception):
         if self.member is None and member is not None:
             self.member = member
         return self
+
+
+def _rebuild(cls: type[DLFormatsError], args: tuple[object, ...], fields: dict[str, object]) -> DLFormatsError:
+    """Unpickle an error: same class, args and fields, without calling ``__init__``."""
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(fields)
+    return error
 
 
 class CorruptFileError(DLFormatsError):

@@ -297,11 +297,13 @@ class Registry:
         )
         if not scored or scored[0][0] == 0:
             exts = sorted({e for f in writers for e in f.spec.extensions})
-            raise NoWriterError(
-                "no format writes files with this extension",
-                path=target,
-                hint="name the output with one of " + ", ".join(exts) + " or pass --to FORMAT",
-            )
+            if not writers:
+                hint = "no installed plugin writes any format; install one (see 'dlformats formats')"
+            elif not exts:
+                hint = "pass --to FORMAT (see 'dlformats formats')"
+            else:
+                hint = "name the output with one of " + ", ".join(exts) + " or pass --to FORMAT"
+            raise NoWriterError("no format writes files with this extension", path=target, hint=hint)
         return scored[0][1]
 
     def no_reader(self, source: Source, notes: list[Candidate], reason: str) -> NoReaderError:
@@ -321,8 +323,19 @@ class Registry:
         """Problems contributed by plugins through ``dlformats_validate``."""
         self._ensure()
         out: list[Problem] = []
-        for result in self._pm.hook.dlformats_validate(project=project):
-            out.extend(result or [])
+        # Called plugin by plugin (not through the hook relay) so that a crash names its plugin;
+        # an implementation may take a subset of the hook's arguments, as pluggy allows.
+        kwargs = {"project": project}
+        for impl in reversed(self._pm.hook.dlformats_validate.get_hookimpls()):
+            try:
+                out.extend(impl.function(*(kwargs[a] for a in impl.argnames)) or [])
+            except DLFormatsError:
+                raise
+            except Exception as exc:
+                raise ReaderCrashedError(
+                    f"the dlformats_validate hook of plugin {impl.plugin_name} crashed: {type(exc).__name__}: {exc}",
+                    hint=f"a bug in plugin {impl.plugin_name}; block it with {DISABLE_ENV}={impl.plugin_name}",
+                ) from exc
         return out
 
 

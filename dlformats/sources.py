@@ -54,6 +54,8 @@ def describe_head(head: bytes) -> str:
     stripped = head.lstrip()
     if stripped[:1] in (b"{", b"["):
         return "JSON document"
+    if b"\x00" in head:  # text never holds NUL bytes, even when they decode as UTF-8
+        return "unrecognised binary data"
     try:
         head.decode("utf-8")
         return "text"

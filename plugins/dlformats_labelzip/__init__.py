@@ -158,7 +158,7 @@ def _read(source: Source, options: ReadOptions) -> Project:
     # closes this one when the read returns.
     y, kind = _labels(archive, layout, options)
     cells = _cells(archive, layout, y)
-    divisions = _divisions(archive, layout)
+    divisions, lineage_problems = _divisions(archive, layout)
     spots = None
     if "spots.csv" in layout.parts:
         from dlformats.parts import spots_from_csv
@@ -172,7 +172,7 @@ def _read(source: Source, options: ReadOptions) -> Project:
         divisions=divisions,
         spots=spots,
         frame_axis=y.frame_axis if y.frame_axis in ("T", "Z", "B") else "B",
-        metadata={"label_zip_layout": kind},
+        metadata={"label_zip_layout": kind, **({"lineage_problems": lineage_problems} if lineage_problems else {})},
     )
 
 
@@ -229,7 +229,15 @@ def _single(archive: SafeZip, member: str, options: ReadOptions) -> Any:
     shape = tuple(int(s) for s in array.shape)
     axes = options.axes or file_axes or default_axes(shape, **where)
     try:
-        return LazyArray(array, axes, select=_select(options, axes), labels=True, path=path, default_frame_axis="B")
+        return LazyArray(
+            array,
+            axes,
+            select=_select(options, axes),
+            labels=True,
+            path=path,
+            default_frame_axis="B",
+            limits=options.limits,
+        )
     except DLFormatsError as exc:
         raise exc.located(path, member) from None
 
@@ -285,7 +293,7 @@ def _stack(archive: SafeZip, named: dict[str, tuple[int, int]], options: ReadOpt
     options.limits.check("total_bytes", nbytes(shape, "int32"), "labels too large", path=path)
     members = {(f - features.start, b - batches.start): name for (b, f), name in grid.items()}
     stack = TiffStack(archive.source, members, shape, dtype)
-    return LazyArray(stack, "CBYX", labels=True, path=path, default_frame_axis="B")
+    return LazyArray(stack, "CBYX", labels=True, path=path, default_frame_axis="B", limits=options.limits)
 
 
 def _cells(archive: SafeZip, layout: Layout, y: Any) -> list[Cell] | None:
@@ -313,12 +321,14 @@ def _cells(archive: SafeZip, layout: Layout, y: Any) -> list[Cell] | None:
     return assign_features(cells, values_in)
 
 
-def _divisions(archive: SafeZip, layout: Layout) -> list[Division]:
+def _divisions(archive: SafeZip, layout: Layout) -> tuple[list[Division], list[str]]:
+    """The divisions (``divisions.json`` wins over ``lineage.json``) and the lineage's problems."""
     from dlformats.jsonio import load_json
-    from dlformats.parts import divisions_from_json, lineage_to_divisions
+    from dlformats.parts import divisions_from_json, lineage_to_divisions, report_lineage_problems
 
     path = archive.source.name
     divisions = None
+    messages: list[str] = []
     if "divisions.json" in layout.parts:
         member = layout.parts["divisions.json"]
         obj = load_json(archive.read(member), path=path, member=member, limits=archive.limits)
@@ -327,8 +337,7 @@ def _divisions(archive: SafeZip, layout: Layout) -> list[Division]:
         member = layout.parts["lineage.json"]
         obj = load_json(archive.read(member), path=path, member=member, limits=archive.limits)
         from_lineage, problems = lineage_to_divisions(obj, path=path, member=member)
-        for problem in problems:
-            warnings.warn(f"{path}: {member}: {problem.message}", DLFormatsWarning, stacklevel=4)
+        messages = report_lineage_problems(problems, path=path, member=member)
         if divisions is None:
             divisions = from_lineage
         elif _division_keys(divisions) != _division_keys(from_lineage):
@@ -337,7 +346,7 @@ def _divisions(archive: SafeZip, layout: Layout) -> list[Division]:
                 DLFormatsWarning,
                 stacklevel=4,
             )
-    return divisions or []
+    return divisions or [], messages
 
 
 def _division_keys(divisions: list[Division]) -> list[tuple[int, int, tuple[int, ...]]]:

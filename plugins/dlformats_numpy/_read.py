@@ -188,7 +188,8 @@ def _projects(arrays: _Arrays, source: Source, options: ReadOptions) -> list[Pro
         sel = {k: v for k, v in select.items() if k in array_axes}
         if batch is not None and "B" in array_axes:
             sel["B"] = batch
-        lazy = LazyArray(array, array_axes, select=sel, labels=labels, path=f"{path}: {member}" if member else path)
+        where = f"{path}: {member}" if member else path
+        lazy = LazyArray(array, array_axes, select=sel, labels=labels, path=where, limits=options.limits)
         plane = lazy.shape[2] * lazy.shape[3] * lazy.dtype.itemsize
         options.limits.check("array_bytes", plane, "one plane too large", path=path, member=member)
         return lazy
