@@ -108,6 +108,9 @@ class SafeZip:
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
             self._fh.close()
             raise CorruptFileError(f"not a readable zip archive: {exc}", path=source.name) from exc
+        except NotImplementedError as exc:  # a central directory asking for zip version > 6.3
+            self._fh.close()
+            raise UnsupportedFeatureError(f"zip archive needs a newer reader: {exc}", path=source.name) from exc
         try:
             infos = self._zf.infolist()
             self._members = _Members([i.filename for i in infos], path=source.name, limits=self.limits)

@@ -130,6 +130,17 @@ def _check_error(case: hostile_cases.Case, what: str, outcome: dict[str, Any]) -
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_case(case: hostile_cases.Case, outcomes: dict[str, dict[str, Any]]) -> None:
+    if not case.known_gap:
+        _check_case(case, outcomes)
+        return
+    try:
+        _check_case(case, outcomes)
+    except AssertionError as exc:
+        pytest.xfail(f"{case.known_gap}: {str(exc)[:300]}")
+    pytest.fail(f"known gap closed, remove known_gap from case {case.id}: {case.known_gap}")
+
+
+def _check_case(case: hostile_cases.Case, outcomes: dict[str, dict[str, Any]]) -> None:
     outcome = outcomes.get(case.id)
     assert outcome is not None, "the child never reported this case"
     assert "died" not in outcome, outcome["died"]
