@@ -50,6 +50,8 @@ CLASSES = (
     ".dat size mismatch",
     "truncation",
     "symlinked target",
+    "failure mid-write",
+    "URL-like names",
     "valid but odd",
 )
 
@@ -73,6 +75,7 @@ class Case:
         convert_kwargs: extra keyword arguments for ``convert`` only (``to_format``...).
         check: for ``OK`` cases, facts about the project read: ``X``/``y`` shapes, dtype.
         symlink_target: make the target a symbolic link to a file outside the output folder.
+        read_ok: the (lazy) read must succeed and only the conversion fail, mid-write.
         known_gap: why dlformats does not meet the expectation yet (the test is then an xfail
             that fails once the gap is closed, so the mark gets removed).
     """
@@ -92,6 +95,7 @@ class Case:
     check: dict[str, Any] = field(default_factory=dict)
     symlink_target: bool = False
     known_gap: str = ""
+    read_ok: bool = False
 
 
 # ------------------------------------------------------------------ builders
@@ -215,7 +219,7 @@ def ifd_tiff(
     next_last: int = 0,
     first: int | None = None,
     compression: int = 1,
-    strip: bytes | None = None,
+    strip: bytes | list[bytes] | None = None,
     bits: int = 8,
 ) -> bytes:
     """A hand-made little-endian classic TIFF of ``pages`` gray pages.
@@ -227,11 +231,13 @@ def ifd_tiff(
     """
     if strip is None:
         strip = bytes(range(width * height * bits // 8)) if width * height <= 256 else bytes(width * height)
+    strips = strip if isinstance(strip, list) else [strip] * pages
     entries = 9
     ifd_size = 2 + entries * 12 + 4
     body = bytearray(b"II*\x00" + struct.pack("<I", 0))
     offsets = []
-    for _ in range(pages):
+    for page in range(pages):
+        strip = strips[page]
         data_off = len(body)
         body += strip
         if len(body) % 2:
@@ -862,6 +868,10 @@ _OME = """<?xml version="1.0" encoding="UTF-8"?>
 </OME>"""
 
 
+ONE = "00000000-0000-0000-0000-000000000001"
+TWO = "00000000-0000-0000-0000-000000000002"
+
+
 def _ome(t: int, tiffdata: str, own: str = "00000000-0000-0000-0000-000000000001") -> str:
     return _OME.format(t=t, tiffdata=tiffdata, own=own)
 
@@ -879,7 +889,55 @@ def _missing_planes() -> list[Case]:
     )
     multi = tiff(plane, description=_ome(2, other), metadata=None)
     pz = valid("dcl-project-zip")
+    both = "".join(
+        f'<TiffData FirstT="{t}" IFD="0" PlaneCount="1"><UUID FileName="{name}">urn:uuid:{uuid}</UUID></TiffData>'
+        for t, (name, uuid) in enumerate((("part0.ome.tif", ONE), ("part1.ome.tif", TWO)))
+    )
+    part0 = tiff(plane, description=_ome(2, both, own=ONE), metadata=None)
+    part1 = tiff(plane + 1, description=_ome(2, both, own=TWO), metadata=None)
+    escape = both.replace("part1.ome.tif", "../part1.ome.tif")
+    absolute = both.replace("part1.ome.tif", "/etc/passwd")
+    companion = _ome(2, both, own=ONE).replace("part0.ome.tif", "../part0.ome.tif").encode()
+    extra = [
+        Case(
+            "ome-multifile",
+            "valid but odd",
+            "part0.ome.tif",
+            part0,
+            OK,
+            ("tiff",),
+            companions={"part1.ome.tif": part1},
+            check={"X": [1, 2, 8, 8]},
+        ),
+        Case(
+            "ome-multifile-dotdot",
+            "path traversal",
+            "part0.ome.tif",
+            tiff(plane, description=_ome(2, escape, own=ONE), metadata=None),
+            CORRUPT + UNSAFE,
+            ("tiff",),
+            companions={"part1.ome.tif": part1},
+        ),
+        Case(
+            "ome-multifile-absolute",
+            "path traversal",
+            "part0.ome.tif",
+            tiff(plane, description=_ome(2, absolute, own=ONE), metadata=None),
+            CORRUPT + UNSAFE,
+            ("tiff",),
+        ),
+        Case(
+            "ome-companion-dotdot",
+            "path traversal",
+            "set.companion.ome",
+            companion,
+            CORRUPT + UNSAFE,
+            ("ome-companion",),
+            companions={"part0.ome.tif": part0, "part1.ome.tif": part1},
+        ),
+    ]
     return [
+        *extra,
         Case("ome-missing-planes", k, "planes.ome.tif", one_page, CORRUPT, ("tiff",)),
         Case("ome-missing-file", k, "part0.ome.tif", multi, CORRUPT, ("tiff",)),
         Case(
@@ -1307,6 +1365,70 @@ def _truncation() -> list[Case]:
     return out
 
 
+def _mid_write() -> list[Case]:
+    """Files whose third plane is broken: lazy readers accept them, the writer fails while streaming."""
+    k = "failure mid-write"
+    good = zlib.compress(bytes(range(16)))
+    broken = ifd_tiff(pages=3, compression=8, strip=[good, good, b"not deflate data"])
+    out = []
+    for target, to in (("out.zip", {}), ("out.ome.tif", {"to_format": "tiff"}), ("out.npz", {}), ("out.trk", {})):
+        out.append(
+            Case(
+                f"mid-write-{target}",
+                k,
+                "broken.tif",
+                broken,
+                CORRUPT,
+                ("tiff",),
+                out_name=target,
+                convert_kwargs=to,
+                read_ok=True,
+            )
+        )
+    pz = valid("dcl-project-zip")
+    out.append(
+        Case(
+            "mid-write-projectzip-y",
+            k,
+            "project.zip",
+            rezip(pz, replace={"y.ome.tiff": broken}),
+            CORRUPT + INCONSISTENT,
+            ("dcl-project-zip",),
+            out_name="out.npz",
+        )
+    )
+    return out
+
+
+def _url_names() -> list[Case]:
+    """Names imageio or a URL opener could resolve ("imageio:", "http:"): the file itself must be read."""
+    k = "URL-like names"
+    png = png_raw(10, 12, idat=zlib.compress((b"\x00" + bytes(range(10))) * 12))
+    return [
+        Case("png-named-imageio", k, "imageio:chelsea.png", png, OK, ("png",), check={"X": [1, 1, 12, 10]}),
+        Case("png-named-http", k, "http:example.png", png, OK, ("png",), check={"X": [1, 1, 12, 10]}),
+        Case(
+            "tiff-named-https",
+            k,
+            "https:example.tif",
+            tiff(np.ones((12, 10), np.uint8)),
+            OK,
+            ("tiff",),
+            check={"X": [1, 1, 12, 10]},
+        ),
+        Case(
+            "png-labels-named-imageio",
+            k,
+            "image.png",
+            png,
+            OK,
+            ("png",),
+            labels=("imageio:astronaut.png", png),
+            check={"y": [1, 1, 12, 10]},
+        ),
+    ]
+
+
 def _symlink_target() -> list[Case]:
     return [
         Case(
@@ -1580,6 +1702,8 @@ def all_cases() -> tuple[Case, ...]:
         _dat,
         _truncation,
         _symlink_target,
+        _mid_write,
+        _url_names,
         _odd,
         _fuzz_findings,
     )

@@ -59,6 +59,7 @@ def _materialise(case: hostile_cases.Case, root: Path) -> dict[str, Any]:
         "convert_kwargs": case.convert_kwargs,
         "limits": case.limits,
         "expect_ok": expect_ok,
+        "read_ok": case.read_ok,
         "check": case.check,
     }
 
@@ -164,7 +165,9 @@ def _check_case(case: hostile_cases.Case, outcomes: dict[str, dict[str, Any]]) -
             cells = [cell for line in outcome["output_text"].splitlines() for cell in line.split(",")]
             assert not [c for c in cells if c[:1] in "=+-@"], outcome["output_text"]
         return
-    if not case.symlink_target:  # the input is fine there: only writing must fail
+    if case.read_ok:
+        assert outcome["read"]["type"] == "ok", outcome["read"]
+    elif not case.symlink_target:  # the input is fine there: only writing must fail
         _check_error(case, "read", outcome)
     _check_error(case, "convert", outcome)
     if outcome["convert"]["type"] != "ok":
