@@ -108,7 +108,9 @@ def parse_header(fh: IO[bytes], *, path: str, member: str | None = None, kinds: 
     if any(s < 0 for s in shape):
         raise CorruptFileError(f".npy header declares a negative dimension in shape {shape}", **where)
     header = NpyHeader(shape, dtype, bool(fortran), fh.tell() - start)
-    if header.nbytes > _MAX_BYTES or any(s > _MAX_BYTES for s in shape):
+    # numpy refuses ("array is too big") when the product of the *non-zero* dimensions overflows,
+    # even if another dimension is 0 and the array holds no bytes (a fuzz finding).
+    if math.prod(max(s, 1) for s in shape) * max(dtype.itemsize, 1) > _MAX_BYTES:
         raise CorruptFileError(
             f".npy header declares shape {shape} of {dtype} ({header.nbytes:,} bytes), more than any array can hold",
             **where,

@@ -1618,6 +1618,22 @@ def _fuzz_findings() -> list[Case]:
             ("trk",),
         )
     )
+    # A zero dimension beside dimensions whose product overflows int64: numpy's "array is too big"
+    # ValueError escaped the npy parser (the byte count, 0, passed every check).
+    zero_big = npy_raw("{'descr': '|u1', 'fortran_order': False, 'shape': (3, 0, 4444444444444444444, 5), }")
+    out.append(
+        Case("fuzz-npy-zero-and-overflow", "declared sizes/bombs", "zero.npy", zero_big, CORRUPT + LIMIT, ("npy",))
+    )
+    out.append(
+        Case(
+            "fuzz-trk-zero-and-overflow",
+            "declared sizes/bombs",
+            "zero.trk",
+            trk(raw=zero_big),
+            CORRUPT + LIMIT + UNSUPPORTED,
+            ("trk",),
+        )
+    )
     # PNG ending inside an acTL chunk: struct.error escaped the header scan.
     ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 0, 0, 0, 0))
     actl = b"\x89PNG\r\n\x1a\n" + ihdr + struct.pack(">I4s", 8, b"acTL") + b"\x00\x00"
