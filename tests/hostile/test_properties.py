@@ -208,7 +208,7 @@ def mutations(draw: Any, data: bytes) -> bytes:
     return bytes(out)
 
 
-def _read_mutant(fmt: str, name: str, data: bytes) -> None:
+def _read_mutant(fmt: str | None, name: str, data: bytes) -> None:
     with time_limit(10), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -229,7 +229,9 @@ def _mutation_test(fmt: str) -> Any:
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(data=st.data())
     def check(data: st.DataObject) -> None:
-        _read_mutant(fmt, name, data.draw(mutations(make())))
+        # Half the time the format is detected (every sniffer sees the bytes), else it is forced.
+        detect = data.draw(st.booleans())
+        _read_mutant(None if detect else fmt, name, data.draw(mutations(make())))
 
     return check
 
