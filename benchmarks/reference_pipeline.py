@@ -52,8 +52,8 @@ def load(path: str) -> tuple[np.ndarray, np.ndarray]:
     with tifffile.TiffFile(path) as tif:
         X = tif.series[0].asarray()  # (C, T, Y, X) written by the benchmark
     with tifffile.TiffFile(path.replace(".ome.tif", ".labels.tif")) as tif:
-        y = tif.series[0].asarray()
-    return X, y
+        y = tif.series[0].asarray()  # (T, Y, X): one feature
+    return X, y[None]
 
 
 def main(src: str, dst: str) -> None:

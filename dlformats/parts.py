@@ -298,6 +298,45 @@ def report_lineage_problems(problems: list[Problem], *, path: str | None, member
     return [p.message for p in problems]
 
 
+def merge_divisions(
+    divisions_json: Any,
+    lineage_json: Any,
+    *,
+    path: str | None,
+    divisions_member: str | None = "divisions.json",
+    lineage_member: str | None = "lineage.json",
+) -> tuple[list[Division], list[str]]:
+    """Divisions of a zip that may hold ``divisions.json``, ``lineage.json``, both or neither.
+
+    Takes decoded JSON (``None`` where the member is absent).  ``divisions.json``
+    wins; when both exist and disagree, a :class:`~dlformats.errors.DLFormatsWarning`
+    says so.  The lineage's problems are reported by :func:`report_lineage_problems`
+    (raising when it is unusable); their messages are returned for ``metadata``.
+    """
+    import warnings
+
+    divisions = None
+    if divisions_json is not None:
+        divisions = divisions_from_json(divisions_json, path=path, member=divisions_member)
+    messages: list[str] = []
+    if lineage_json is not None:
+        from_lineage, problems = lineage_to_divisions(lineage_json, path=path, member=lineage_member)
+        messages = report_lineage_problems(problems, path=path, member=lineage_member)
+        if divisions is None:
+            divisions = from_lineage
+        elif _division_keys(divisions) != _division_keys(from_lineage):
+            warnings.warn(
+                f"{path}: {divisions_member} and {lineage_member} disagree; {divisions_member} is used",
+                DLFormatsWarning,
+                stacklevel=3,
+            )
+    return divisions or [], messages
+
+
+def _division_keys(divisions: list[Division]) -> list[tuple[int, int, tuple[int, ...]]]:
+    return sorted((d.t, d.parent, tuple(sorted(d.daughters))) for d in divisions)
+
+
 def divisions_to_lineage(cells: Iterable[Cell], divisions: Iterable[Division]) -> dict[str, Any]:
     """Build a deepcell-tracking lineage from cells and divisions (keys are label strings)."""
     frames: dict[int, set[int]] = {}

@@ -324,33 +324,22 @@ def _cells(archive: SafeZip, layout: Layout, y: Any) -> list[Cell] | None:
 def _divisions(archive: SafeZip, layout: Layout) -> tuple[list[Division], list[str]]:
     """The divisions (``divisions.json`` wins over ``lineage.json``) and the lineage's problems."""
     from dlformats.jsonio import load_json
-    from dlformats.parts import divisions_from_json, lineage_to_divisions, report_lineage_problems
+    from dlformats.parts import merge_divisions
 
     path = archive.source.name
-    divisions = None
-    messages: list[str] = []
-    if "divisions.json" in layout.parts:
-        member = layout.parts["divisions.json"]
-        obj = load_json(archive.read(member), path=path, member=member, limits=archive.limits)
-        divisions = divisions_from_json(obj, path=path, member=member)
-    if "lineage.json" in layout.parts:
-        member = layout.parts["lineage.json"]
-        obj = load_json(archive.read(member), path=path, member=member, limits=archive.limits)
-        from_lineage, problems = lineage_to_divisions(obj, path=path, member=member)
-        messages = report_lineage_problems(problems, path=path, member=member)
-        if divisions is None:
-            divisions = from_lineage
-        elif _division_keys(divisions) != _division_keys(from_lineage):
-            warnings.warn(
-                f"{path}: divisions.json and lineage.json disagree; divisions.json is used",
-                DLFormatsWarning,
-                stacklevel=4,
-            )
-    return divisions or [], messages
-
-
-def _division_keys(divisions: list[Division]) -> list[tuple[int, int, tuple[int, ...]]]:
-    return sorted((d.t, d.parent, tuple(sorted(d.daughters))) for d in divisions)
+    found: dict[str, Any] = {"divisions.json": None, "lineage.json": None}
+    for name in found:
+        member = layout.parts.get(name)
+        found[name] = (
+            None if member is None else load_json(archive.read(member), path=path, member=member, limits=archive.limits)
+        )
+    return merge_divisions(
+        found["divisions.json"],
+        found["lineage.json"],
+        path=path,
+        divisions_member=layout.parts.get("divisions.json", "divisions.json"),
+        lineage_member=layout.parts.get("lineage.json", "lineage.json"),
+    )
 
 
 # ------------------------------------------------------------------ write

@@ -33,13 +33,11 @@ uncompressed TIFFs; zstd needs a newer viewer.
 from __future__ import annotations
 
 import io
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlformats import (
     CorruptFileError,
-    DLFormatsWarning,
     FormatSpec,
     InvalidOptionError,
     NotMyFormat,
@@ -114,7 +112,7 @@ def _lazy(archive: SafeZip, name: str, source: Source, *, labels: bool) -> tuple
     axes = tiffio.series_axes(series)
     array = tiffio.series_array(series, name=source.name, member=name, limits=source.limits)
     view = LazyArray(array, axes, labels=labels, path=f"{source.name}: {name}", default_frame_axis="T")
-    view._tiff = tif  # keep the file open as long as the view lives
+    view._tiff = tif  # the series' pages read through this file: keep it as long as the view
     return view, axes, _ome_channel_names(tif)
 
 
@@ -158,24 +156,9 @@ def _read(source: Source, options: ReadOptions) -> Project:
         if not has_c and y is not None and y.shape[0] > 1:
             cells = _assign_features(cells, y)
 
-    divisions = []
-    divisions_json = member_json("divisions.json")
-    if divisions_json is not None:
-        divisions = codecs.divisions_from_json(divisions_json, path=source.name)
-    lineage_json = member_json("lineage.json")
-    if lineage_json is not None:
-        from_lineage, problems = codecs.lineage_to_divisions(lineage_json, path=source.name)
-        for problem in problems:
-            warnings.warn(f"{source.name}: lineage.json: {problem.message}", DLFormatsWarning, stacklevel=2)
-        if divisions_json is None:
-            divisions = from_lineage
-        elif _division_set(from_lineage) != _division_set(divisions):
-            warnings.warn(
-                f"{source.name}: lineage.json and divisions.json disagree; using divisions.json",
-                DLFormatsWarning,
-                stacklevel=2,
-            )
-
+    divisions, lineage_problems = codecs.merge_divisions(
+        member_json("divisions.json"), member_json("lineage.json"), path=source.name
+    )
     spots = None
     spots_name = archive.find("spots.csv")
     if spots_name is not None:
@@ -202,11 +185,9 @@ def _read(source: Source, options: ReadOptions) -> Project:
     )
     if isinstance(sidecar.get("sources"), dict):
         project.metadata["sources"] = sidecar["sources"]
+    if lineage_problems:
+        project.metadata["lineage_problems"] = lineage_problems
     return project
-
-
-def _division_set(divisions: list[Any]) -> set[tuple[int, tuple[int, ...], int]]:
-    return {(d.parent, tuple(sorted(d.daughters)), d.t) for d in divisions}
 
 
 def _assign_features(cells: list[Any], y: Any) -> list[Any]:
