@@ -42,6 +42,7 @@ from dlformats import (
     InvalidOptionError,
     NotMyFormat,
     Project,
+    UnsupportedFeatureError,
     hookimpl,
 )
 from dlformats.jsonio import dump_json, load_json
@@ -58,6 +59,7 @@ Y_NAMES = ("y.ome.tiff", "y.ome.tif")
 SIDECAR = "dlformats.json"
 CODECS = {"none": None, "zlib": "zlib", "deflate": "zlib", "zstd": "zstd", "auto": "auto"}
 BUFFER_BYTES = 32 << 20
+OME_PIXEL_TYPES = {"b1", "u1", "i1", "u2", "i2", "u4", "i4", "f4", "f8"}  # OME Pixels Type: no 64-bit integers
 AUTO_MIN_SAVING = 0.5  # compress the image only when a sample plane shrinks to half or less
 
 
@@ -272,11 +274,16 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
 
     if project.X is None:
         raise InvalidOptionError("a DeepCell Label project needs an image (X)", hint="read an image, or pass labels=")
+    x_dtype = np.dtype(project.X.dtype).newbyteorder("=")
+    if x_dtype.str[1:] not in OME_PIXEL_TYPES:
+        raise UnsupportedFeatureError(
+            f"OME-TIFF cannot hold a {x_dtype} image",
+            hint="DeepCell Label images are bool, 8-, 16- or 32-bit integers or floats; cast the image first",
+        )
     channels, frames, height, width = (int(s) for s in project.X.shape)
     features = project.num_features
     total = (channels + features) * frames
     done = 0
-    x_dtype = np.dtype(project.X.dtype).newbyteorder("=")
 
     def x_planes() -> Any:
         nonlocal done
