@@ -333,8 +333,8 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
             "sources": {part: vars(p) for part, p in project.provenance.items()},
         }
         with zipfile.ZipFile(path, "w", allowZip64=True) as zf:
-            zf.write(tmp_x, "X.ome.tiff", compress_type=zipfile.ZIP_STORED)
-            zf.write(tmp_y, "y.ome.tiff", compress_type=zipfile.ZIP_STORED)
+            _store(zf, tmp_x, "X.ome.tiff")
+            _store(zf, tmp_y, "y.ome.tiff")
 
             def put(name: str, data: bytes) -> None:
                 zf.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
@@ -352,6 +352,18 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
     finally:
         for tmp in (tmp_x, tmp_y):
             tmp.unlink(missing_ok=True)
+
+
+def _store(zf: Any, src: Path, name: str) -> None:
+    """Copy a finished TIFF into the zip uncompressed (its pixels are compressed inside where it pays),
+    in 1 MiB chunks; ZIP64 is used when the size needs it."""
+    import shutil
+    import zipfile
+
+    info = zipfile.ZipInfo.from_file(src, name)
+    info.compress_type = zipfile.ZIP_STORED
+    with open(src, "rb") as data, zf.open(info, "w") as member:
+        shutil.copyfileobj(data, member, 1 << 20)
 
 
 @hookimpl
