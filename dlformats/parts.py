@@ -19,7 +19,7 @@ from typing import Any
 from .errors import CorruptFileError, DLFormatsWarning, InconsistentDataError
 from .jsonio import dump_json, int_key
 from .limits import DEFAULT_LIMITS, Limits
-from .model import Cell, CellType, Division, Problem, Spots
+from .model import Cell, CellTable, CellType, Division, Problem, Spots
 
 
 def _int(value: Any, what: str, where: dict[str, Any]) -> int:
@@ -83,6 +83,10 @@ def cells_from_json(obj: Any, *, path: str | None = None, member: str | None = "
 
 def cells_to_json(cells: Iterable[Cell]) -> bytes:
     """Serialise cells as ``[{"value", "cell", "t", "c"}]``, always with ``"c"``."""
+    if isinstance(cells, CellTable):  # integers only: formatting them directly is several times faster
+        columns = (cells.value.tolist(), cells.cell.tolist(), cells.t.tolist(), cells.c.tolist())
+        entry = '{{"value": {}, "cell": {}, "t": {}, "c": {}}}'.format
+        return ("[" + ", ".join(entry(*row) for row in zip(*columns)) + "]").encode()
     return dump_json([{"value": c.value, "cell": c.cell, "t": c.t, "c": c.c} for c in cells])
 
 

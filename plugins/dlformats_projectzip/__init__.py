@@ -47,6 +47,7 @@ from dlformats import (
 )
 from dlformats.jsonio import dump_json, load_json
 from dlformats.spec import parts
+from dlformats.zipwriter import ZipWriter
 
 if TYPE_CHECKING:
     from dlformats.archive import SafeZip
@@ -223,18 +224,18 @@ def _codec(options: WriteOptions, key: str, default: str) -> tuple[str, int] | N
 
 
 def _auto_codec(sample: Any, level: int) -> tuple[str, int] | None:
-    """Deflate the image only if a sample plane shrinks well: noisy microscopy barely does."""
+    """Deflate the image only if a sample of it shrinks well: noisy microscopy barely does."""
     import zlib
 
     import numpy as np
 
-    raw = np.ascontiguousarray(sample).tobytes()
+    raw = np.ascontiguousarray(sample).tobytes()[: 256 << 10]  # a quarter MiB tells
     if not raw:
         return None
     return ("zlib", level) if len(zlib.compress(raw, 1)) <= AUTO_MIN_SAVING * len(raw) else None
 
 
-def _write_ome(path: Path, planes: Any, shape: tuple[int, ...], dtype: Any, names: list[str], codec: Any) -> None:
+def _write_ome(path: Any, planes: Any, shape: tuple[int, ...], dtype: Any, names: list[str], codec: Any) -> None:
     import tifffile
 
     metadata: dict[str, Any] = {"axes": "CZYX"}
@@ -265,12 +266,10 @@ def _needs_bigtiff(shape: tuple[int, ...], dtype: Any) -> bool:
 
 
 def _write(project: Project, path: Path, options: WriteOptions) -> None:
-    import zipfile
-
     import numpy as np
 
     from dlformats import parts as codecs
-    from dlformats.model import Cell, plan_export
+    from dlformats.model import plan_export
 
     if project.X is None:
         raise InvalidOptionError("a DeepCell Label project needs an image (X)", hint="read an image, or pass labels=")
@@ -293,7 +292,7 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
                 done += 1
                 options.report(done, total)
 
-    derived: list[Cell] = []
+    derived: list[Any] = []  # (values, t, c) per plane, when cells come from the labels
     plan = plan_export(project.cells) if project.cells is not None else None
 
     def y_planes() -> Any:
@@ -303,67 +302,126 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
                 plane = project.label_frame(c, t)
                 if plan is not None:
                     out = plan.apply(plane, c, t)
-                else:  # no cells.json: every positive value is its own cell
-                    out = np.where(plane > 0, plane, 0).astype(np.int32, copy=False)
-                    derived.extend(Cell(int(v), int(v), t, c) for v in np.unique(out).tolist() if v > 0)
-                yield np.ascontiguousarray(out, dtype=np.int32)
+                else:  # no cells.json: every positive value is its own cell; negatives become 0
+                    out = plane if plane.size == 0 or plane.min() >= 0 else np.maximum(plane, 0, dtype=np.int32)
+                    derived.append((_present_values(out), t, c))
+                yield out
                 done += 1
                 options.report(done, total)
 
-    folder = path.parent
-    tmp_x = folder / f".{path.name}.X.ome.tiff.tmp"
-    tmp_y = folder / f".{path.name}.y.ome.tiff.tmp"
-    try:
-        image_codec = _codec(options, "image_compression", "auto")
-        if image_codec is not None and image_codec[0] == "auto":
-            image_codec = _auto_codec(project.image_frame(0, frames // 2), image_codec[1])
-        _write_ome(tmp_x, x_planes(), (channels, frames, height, width), x_dtype, project.channels, image_codec)
-        _write_ome(
-            tmp_y,
-            y_planes(),
-            (features, frames, height, width),
-            np.dtype(np.int32),
-            project.features,
-            _codec(options, "compression", "zlib"),
-        )
-        cells = plan.cells if plan is not None else derived
+    image_codec = _codec(options, "image_compression", "auto")
+    if image_codec is not None and image_codec[0] == "auto":
+        image_codec = _auto_codec(project.image_frame(0, frames // 2), image_codec[1])
+    # The TIFFs are written straight into their zip members (stored: their pixels are
+    # compressed inside the TIFF where that pays), so nothing is copied afterwards.
+    with open(path, "w+b") as fh:  # read back too: members are checksummed after they are written
+        archive = ZipWriter(fh)
+        with archive.member("X.ome.tiff") as member:
+            _write_ome(member, x_planes(), (channels, frames, height, width), x_dtype, project.channels, image_codec)
+        with archive.member("y.ome.tiff") as member:
+            _write_ome(
+                member,
+                _prefetched(y_planes()),
+                (features, frames, height, width),
+                np.dtype(np.int32),
+                project.features,
+                _codec(options, "compression", "zlib"),
+            )
+        cells = plan.cells if plan is not None else _derived_cells(derived)
         sidecar = {
             "frame_axis": project.frame_axis,
             "features": list(project.features),
             "sources": {part: vars(p) for part, p in project.provenance.items()},
         }
-        with zipfile.ZipFile(path, "w", allowZip64=True) as zf:
-            _store(zf, tmp_x, "X.ome.tiff")
-            _store(zf, tmp_y, "y.ome.tiff")
+        archive.add("cells.json", codecs.cells_to_json(cells))
+        archive.add("divisions.json", codecs.divisions_to_json(project.divisions))
+        archive.add("cellTypes.json", codecs.cell_types_to_json(project.cell_types))
+        if project.channels:
+            archive.add("channels.json", codecs.channels_to_json(project.channels))
+        if project.embeddings is not None:
+            archive.add("embeddings.json", codecs.embeddings_to_json(project.embeddings))
+        if project.spots is not None:
+            archive.add("spots.csv", codecs.spots_to_csv(project.spots))
+        archive.add(SIDECAR, dump_json(sidecar))
+        archive.close()
 
-            def put(name: str, data: bytes) -> None:
-                zf.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
 
-            put("cells.json", codecs.cells_to_json(cells))
-            put("divisions.json", codecs.divisions_to_json(project.divisions))
-            put("cellTypes.json", codecs.cell_types_to_json(project.cell_types))
-            if project.channels:
-                put("channels.json", codecs.channels_to_json(project.channels))
-            if project.embeddings is not None:
-                put("embeddings.json", codecs.embeddings_to_json(project.embeddings))
-            if project.spots is not None:
-                put("spots.csv", codecs.spots_to_csv(project.spots))
-            put(SIDECAR, dump_json(sidecar))
+def _present_values(plane: Any) -> Any:
+    """The positive values of a non-negative int32 plane, ascending (a count table when values are small)."""
+    import numpy as np
+
+    top = int(plane.max()) if plane.size else 0
+    if top == 0:
+        return np.zeros(0, np.int64)
+    if top < (1 << 24):
+        counts = np.bincount(plane.ravel().view(np.uint32), minlength=top + 1)  # uint32: no int64 copy
+        return np.flatnonzero(counts[1:]) + 1
+    values = np.unique(plane)
+    return values[values > 0].astype(np.int64)
+
+
+def _derived_cells(planes: list[Any]) -> Any:
+    """One cell per positive value per frame and feature (value = cell), as DeepCell Label derives them."""
+    import numpy as np
+
+    from dlformats.model import CellTable
+
+    if not planes:
+        return CellTable([], [], [], [])
+    values = np.concatenate([v for v, _, _ in planes])
+    t = np.concatenate([np.full(len(v), t) for v, t, _ in planes])
+    c = np.concatenate([np.full(len(v), c) for v, _, c in planes])
+    order = np.lexsort((values, c, t))
+    return CellTable(values[order], values[order], t[order], c[order])
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def _prefetched(planes: Any, depth: int = 3) -> Any:
+    """Compute the next planes on a helper thread while tifffile compresses the previous ones.
+
+    numpy and the codecs release the GIL, so on two cores the export rule and the
+    compression overlap.  An error in the producer is re-raised here, in order.
+    """
+    import queue
+    import threading
+
+    items: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for plane in planes:
+                if not put(plane):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put(_Failed(exc))
+            return
+        put(end)
+
+    worker = threading.Thread(target=produce, name="dlformats-planes", daemon=True)
+    worker.start()
+    try:
+        while (item := items.get()) is not end:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
     finally:
-        for tmp in (tmp_x, tmp_y):
-            tmp.unlink(missing_ok=True)
-
-
-def _store(zf: Any, src: Path, name: str) -> None:
-    """Copy a finished TIFF into the zip uncompressed (its pixels are compressed inside where it pays),
-    in 1 MiB chunks; ZIP64 is used when the size needs it."""
-    import shutil
-    import zipfile
-
-    info = zipfile.ZipInfo.from_file(src, name)
-    info.compress_type = zipfile.ZIP_STORED
-    with open(src, "rb") as data, zf.open(info, "w") as member:
-        shutil.copyfileobj(data, member, 1 << 20)
+        stop.set()
+        worker.join()
 
 
 @hookimpl
