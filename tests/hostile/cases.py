@@ -1634,6 +1634,25 @@ def _fuzz_findings() -> list[Case]:
             ("trk",),
         )
     )
+    # Long runs of digits that are not numbers: the number pattern backtracked quadratically
+    # (4 s for 62,000 digits); ten 130,000-digit fields would take minutes, past the time limit.
+    digits = b"1" * 130_000 + b"a"
+    header = b"x,y," + b",".join(b"c%d" % i for i in range(10)) + b"\n"
+    slow = header + b"1,2," + b",".join([digits] * 10) + b"\n"
+    out.append(
+        Case("fuzz-spots-csv-digit-runs", "CSV", "spots.csv", slow, (*CORRUPT, OK), ("spots-csv",), out_name="out.csv")
+    )
+    out.append(
+        Case(
+            "fuzz-spots-csv-digit-run-x",
+            "CSV",
+            "spots.csv",
+            b"x,y\n" + digits + b",2\n",
+            CORRUPT,
+            ("spots-csv",),
+            out_name="out.csv",
+        )
+    )
     # PNG ending inside an acTL chunk: struct.error escaped the header scan.
     ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 0, 0, 0, 0))
     actl = b"\x89PNG\r\n\x1a\n" + ihdr + struct.pack(">I4s", 8, b"acTL") + b"\x00\x00"
