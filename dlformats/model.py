@@ -579,7 +579,7 @@ def plan_export(cells: Iterable[Cell]) -> ExportPlan:
     than every cell of the project (numbered in order of value).  Order of the
     input does not matter; duplicate entries count once.  Vectorised: the cost per
     cell is a few numpy operations, so a plane's one lookup pass dominates.
-    The rewritten cells come sorted by frame, feature, value and cell.
+    The rewritten cells come ordered by frame and feature.
     """
     import numpy as np
 
@@ -610,9 +610,15 @@ def plan_export(cells: Iterable[Cell]) -> ExportPlan:
     g_new = g_new.astype(np.int32)
     bounds = np.append(np.flatnonzero(starts_frame), len(first)).tolist()
     tables = {(int(g_c[i]), int(g_t[i])): (g_value[i:j], g_new[i:j]) for i, j in itertools.pairwise(bounds)}
-    # A cell alone under two values of one frame gets both mapped to it: listed once.
-    (t2, c2, v2, k2), _ = _sorted_unique([t, c, g_new[group].astype(np.int64), cell])
-    return ExportPlan(CellTable(v2, k2, t2, c2), tables)
+    # Rewritten cells in the order of the groups (frame, feature, old value, cell).  A cell alone
+    # under two values of one frame gets both mapped to it and must be listed once: that can only
+    # happen among single-cell groups repeating a cell, which a cheap order check rules out.
+    new_value = g_new[group].astype(np.int64)
+    single = counts[group] == 1
+    key = _pack([t[single], c[single], cell[single]]) if single.any() else None
+    if single.any() and (key is None or not bool(np.all(np.diff(key) > 0))):
+        (t, c, new_value, cell), _ = _sorted_unique([t, c, new_value, cell])
+    return ExportPlan(CellTable(new_value, cell, t, c), tables)
 
 
 def apply_export_rule(y: Any, cells: Iterable[Cell]) -> tuple[np.ndarray, list[Cell]]:

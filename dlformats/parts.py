@@ -13,7 +13,7 @@ import io
 import math
 import numbers
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .errors import CorruptFileError, DLFormatsWarning, InconsistentDataError
@@ -35,7 +35,28 @@ def _where(path: str | None, member: str | None) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------- cells
-def cells_from_json(obj: Any, *, path: str | None = None, member: str | None = "cells.json") -> tuple[list[Cell], bool]:
+def _cells_table(obj: list[Any]) -> tuple[CellTable, bool] | None:
+    """The common case, columns at once: every entry an object of plain ints. ``None`` otherwise
+    (the entry-by-entry parser then names the first bad entry)."""
+    import numpy as np
+
+    try:
+        columns = [[e[key] for e in obj] for key in ("value", "cell", "t")]
+        columns.append([e.get("c", 0) for e in obj])
+    except (KeyError, TypeError, AttributeError):
+        return None
+    if not all(type(v) is int for column in columns for v in column):
+        return None
+    try:
+        arrays = [np.array(column, dtype=np.int64) for column in columns]
+    except OverflowError:
+        return None
+    return CellTable(*arrays), all("c" in e for e in obj)
+
+
+def cells_from_json(
+    obj: Any, *, path: str | None = None, member: str | None = "cells.json"
+) -> tuple[Sequence[Cell], bool]:
     """Parse ``cells.json``; return ``(cells, has_c)``.
 
     Accepts the list form ``[{"value", "cell", "t"[, "c"]}]`` and the older dict form
@@ -46,6 +67,9 @@ def cells_from_json(obj: Any, *, path: str | None = None, member: str | None = "
     where = _where(path, member)
     cells: list[Cell] = []
     if isinstance(obj, list):
+        columns = _cells_table(obj)
+        if columns is not None:
+            return columns
         has_c = True
         for i, entry in enumerate(obj):
             if not isinstance(entry, dict):
