@@ -272,7 +272,10 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
     from dlformats.model import plan_export
 
     if project.X is None:
-        raise InvalidOptionError("a DeepCell Label project needs an image (X)", hint="read an image, or pass labels=")
+        raise InvalidOptionError(
+            "the project has no image (X), and a DeepCell Label project needs one",
+            hint="give the image as the source and this file as labels: dlformats convert IMAGE out.zip --labels FILE",
+        )
     x_dtype = np.dtype(project.X.dtype).newbyteorder("=")
     if x_dtype.str[1:] not in OME_PIXEL_TYPES:
         raise UnsupportedFeatureError(
