@@ -12,10 +12,12 @@ member counts its decompressed bytes against :class:`~dlformats.limits.Limits`.
 from __future__ import annotations
 
 import io
+import lzma
 import stat
 import tarfile
 import unicodedata
 import zipfile
+import zlib
 from typing import TYPE_CHECKING, BinaryIO
 
 from .errors import CorruptFileError, DLFormatsError, UnsafeArchiveError, UnsupportedFeatureError
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from .sources import Source
 
 _ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+# What tarfile lets through from a broken gzip or xz stream (a trk fuzz finding: zlib.error escaped).
+_TAR_ERRORS = (tarfile.TarError, OSError, EOFError, ValueError, zlib.error, lzma.LZMAError)
 ARCHIVE_SUFFIXES = (".zip", ".npz", ".tar", ".gz", ".tgz", ".trk", ".trks", ".7z", ".rar", ".bz2", ".xz")
 
 
@@ -251,7 +255,7 @@ class SafeTar:
                 total += member.size
                 self.limits.check("total_bytes", total, "archive declares too many bytes", path=source.name)
                 members.append(member)
-        except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+        except _TAR_ERRORS as exc:
             raise CorruptFileError(f"not a readable tar archive: {exc}", path=source.name) from exc
         for m in members:
             if not m.isfile() and not m.isdir():
@@ -272,7 +276,7 @@ class SafeTar:
         try:
             fh = self._tf.extractfile(member)
             data = fh.read(member.size + 1) if fh is not None else b""
-        except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+        except _TAR_ERRORS as exc:
             raise CorruptFileError(f"cannot read member: {exc}", **where) from exc
         if len(data) != member.size:
             raise CorruptFileError(f"member truncated: {len(data)} of {member.size} bytes", **where)

@@ -1653,6 +1653,16 @@ def _fuzz_findings() -> list[Case]:
             out_name="out.csv",
         )
     )
+    # A gzip tar whose deflate stream breaks after 38 KiB (past the 4 KiB the trk sniffer inflates):
+    # zlib.error escaped SafeTar while it walked the member headers.
+    import random
+
+    noise = random.Random(5).randbytes(65536)
+    plain = tar_bytes([("lineage.json", b"{}"), ("notes.bin", noise), ("raw.npy", b"x")], gz=False)
+    deflate = zlib.compressobj(6, zlib.DEFLATED, 31)
+    broken_gz = deflate.compress(plain[:40000]) + deflate.flush(zlib.Z_FULL_FLUSH) + b"\x07" + bytes(64)
+    out.append(Case("fuzz-trk-broken-deflate-block", "truncation", "broken.trk", broken_gz, CORRUPT, ("trk",)))
+    out.append(Case("fuzz-trks-broken-deflate-block", "truncation", "broken.trks", broken_gz, CORRUPT, ("trks",)))
     # PNG ending inside an acTL chunk: struct.error escaped the header scan.
     ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 0, 0, 0, 0))
     actl = b"\x89PNG\r\n\x1a\n" + ihdr + struct.pack(">I4s", 8, b"acTL") + b"\x00\x00"
