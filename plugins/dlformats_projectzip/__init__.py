@@ -350,16 +350,26 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
 
 
 def _present_values(plane: Any) -> Any:
-    """The positive values of a non-negative int32 plane, ascending (a count table when values are small)."""
+    """The positive values of a non-negative int32 plane, ascending.
+
+    Labels come in runs: every value present starts a run, so the values where a
+    row-major scan changes are all that need sorting.  Noise-like planes fall back
+    to a count table (small values) or a full unique.
+    """
     import numpy as np
 
-    top = int(plane.max()) if plane.size else 0
-    if top == 0:
+    flat = plane.ravel()
+    if flat.size == 0:
         return np.zeros(0, np.int64)
-    if top < (1 << 24):
-        counts = np.bincount(plane.ravel().view(np.uint32), minlength=top + 1)  # uint32: no int64 copy
-        return np.flatnonzero(counts[1:]) + 1
-    values = np.unique(plane)
+    starts = np.flatnonzero(flat[1:] != flat[:-1])
+    if len(starts) < flat.size // 8:
+        values = np.unique(np.append(flat[starts + 1], flat[0]))
+    else:
+        top = int(flat.max())
+        if top < (1 << 24):
+            counts = np.bincount(flat.view(np.uint32), minlength=top + 1)  # uint32: no int64 copy
+            return np.flatnonzero(counts[1:]) + 1
+        values = np.unique(flat)
     return values[values > 0].astype(np.int64)
 
 

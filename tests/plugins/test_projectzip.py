@@ -297,3 +297,19 @@ def test_frames_larger_than_uint8_range_and_many_cells(tmp_path):
     back = dlformats.read(tmp_path / "p.zip")
     np.testing.assert_array_equal(np.asarray(back.y), y)
     assert len(back.cells) == 64 * 64
+
+
+@pytest.mark.parametrize("kind", ["runs", "noise-small", "noise-large", "empty", "constant"])
+def test_values_of_derived_cells_equal_numpy_unique(kind):
+    from dlformats_projectzip import _present_values
+
+    rng = np.random.default_rng(5)
+    plane = {
+        "runs": np.repeat(rng.integers(0, 50, (40, 8)), 8, axis=1),
+        "noise-small": rng.integers(0, 60, (40, 64)),
+        "noise-large": rng.integers(0, 2**31 - 1, (40, 64)),
+        "empty": np.zeros((0, 5)),
+        "constant": np.full((6, 6), 9),
+    }[kind].astype(np.int32)
+    values = np.unique(plane)
+    np.testing.assert_array_equal(_present_values(plane), values[values > 0])
