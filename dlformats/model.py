@@ -520,51 +520,64 @@ class ExportPlan:
         return out
 
 
-def _pack(cols: list[np.ndarray]) -> np.ndarray | None:
-    """One int64 key ordering rows like the columns do (first most significant), or None if it would overflow."""
+def _pack(cols: list[np.ndarray]) -> tuple[np.ndarray, list[int], list[int]] | None:
+    """One int64 key ordering rows like the columns do (first most significant), with the
+    columns' lows and spans to unpack it; ``None`` when the key would overflow."""
     import numpy as np
 
     lows = [int(col.min()) for col in cols]
     spans = [int(col.max()) - low + 1 for col, low in zip(cols, lows)]
     if math.prod(spans) >= (1 << 62):
         return None
-    key = np.zeros(len(cols[0]), np.int64)
-    for col, low, span in zip(cols, lows, spans):
-        key = key * span + (col - low)
-    return key
+    key = cols[0].astype(np.int64)  # a copy: the operations below work in place
+    key -= lows[0]
+    for col, low, span in zip(cols[1:], lows[1:], spans[1:]):
+        key *= span
+        key += col
+        key -= low
+    return key, lows, spans
 
 
 def _sorted_unique(cols: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
-    """Sort rows of 1-D columns lexicographically (first most significant); drop duplicate rows.
+    """Sort rows of 1-D int columns lexicographically (first most significant); drop duplicate rows.
 
     Returns the columns and a boolean array marking the first row of each group of
-    equal leading columns (all but the last).  Columns already in order (as in a
-    ``cells.json`` dlformats wrote) are only checked, not sorted.
+    equal leading columns (all but the last).  When the ranges allow, the rows are
+    packed into one int64 key, sorted, and unpacked: an order of magnitude faster
+    than ``np.lexsort`` plus gathering every column.
     """
     import numpy as np
 
     n = len(cols[0])
     if n == 0:
         return cols, np.zeros(0, bool)
-    packed = _pack(cols[:-1])
-    lead = [packed] if packed is not None else cols[:-1]
-    last = cols[-1]
-    if packed is not None and n > 1:
-        step = np.diff(packed)
-        in_order = bool(np.all((step > 0) | ((step == 0) & (last[1:] >= last[:-1]))))
-    else:
-        in_order = n == 1
-    if not in_order:
-        order = np.lexsort([last, *lead[::-1]])
-        cols = [col[order] for col in cols]
-        lead = [col[order] for col in lead]
-        last = cols[-1]
+    packed = _pack(cols)
+    if packed is not None:
+        key, lows, spans = packed
+        key.sort()
+        if n > 1 and not bool(np.all(key[1:] != key[:-1])):
+            key = key[np.concatenate(([True], key[1:] != key[:-1]))]
+        out = []
+        rest = key
+        for low, span in zip(lows[:0:-1], spans[:0:-1]):
+            rest, col = np.divmod(rest, span)
+            col += low
+            out.append(col)
+        rest += lows[0]
+        out.append(rest)
+        cols = out[::-1]
+        lead = key // spans[-1]
+        head = np.ones(len(key), bool)
+        head[1:] = lead[1:] != lead[:-1]
+        return cols, head
+    order = np.lexsort(cols[::-1])
+    cols = [col[order] for col in cols]
     head = np.zeros(n, bool)
     head[0] = True
-    for col in lead:
+    for col in cols[:-1]:
         head[1:] |= col[1:] != col[:-1]
     repeat = ~head
-    repeat[1:] &= last[1:] == last[:-1]
+    repeat[1:] &= cols[-1][1:] == cols[-1][:-1]
     if not repeat.any():
         return cols, head
     keep = ~repeat
@@ -602,7 +615,9 @@ def plan_export(cells: Iterable[Cell]) -> ExportPlan:
     frame_of = np.cumsum(starts_frame) - 1
     before = np.cumsum(shared) - shared  # shared values before this group, project-wide
     rank = before - before[starts_frame][frame_of]  # ... and within its frame
-    g_new = np.where(shared > 0, top_cell + 1 + rank, cell[first])
+    g_new = cell[first]
+    at = np.flatnonzero(shared)
+    g_new[at] = top_cell + 1 + rank[at]
     if g_new.max() > np.iinfo(np.int32).max:
         from .errors import UnsupportedFeatureError
 
@@ -615,9 +630,10 @@ def plan_export(cells: Iterable[Cell]) -> ExportPlan:
     # happen among single-cell groups repeating a cell, which a cheap order check rules out.
     new_value = g_new[group].astype(np.int64)
     single = counts[group] == 1
-    key = _pack([t[single], c[single], cell[single]]) if single.any() else None
-    if single.any() and (key is None or not bool(np.all(np.diff(key) > 0))):
-        (t, c, new_value, cell), _ = _sorted_unique([t, c, new_value, cell])
+    if not bool(np.all((cell == value) | ~single)):  # else single cells keep their value: no repeats
+        packed = _pack([t[single], c[single], cell[single]]) if single.any() else None
+        if single.any() and (packed is None or not bool(np.all(np.diff(packed[0]) > 0))):
+            (t, c, new_value, cell), _ = _sorted_unique([t, c, new_value, cell])
     return ExportPlan(CellTable(new_value, cell, t, c), tables)
 
 
