@@ -199,6 +199,8 @@ class SafeZip:
         info = self.info(name)
         if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
             return None
+        if info.header_offset < 0:  # a central directory offset that zipfile's arithmetic makes negative
+            raise CorruptFileError("bad local header offset", path=self.source.name, member=name)
         self._fh.seek(info.header_offset)
         header = self._fh.read(30)
         if len(header) != 30 or header[:4] != b"PK\x03\x04":

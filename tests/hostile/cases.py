@@ -1663,6 +1663,14 @@ def _fuzz_findings() -> list[Case]:
     broken_gz = deflate.compress(plain[:40000]) + deflate.flush(zlib.Z_FULL_FLUSH) + b"\x07" + bytes(64)
     out.append(Case("fuzz-trk-broken-deflate-block", "truncation", "broken.trk", broken_gz, CORRUPT, ("trk",)))
     out.append(Case("fuzz-trks-broken-deflate-block", "truncation", "broken.trks", broken_gz, CORRUPT, ("trks",)))
+    # The end record's central-directory offset raised by 1000: zipfile's arithmetic gives the first
+    # member a negative local-header offset, and mapping that stored member in place failed with
+    # "negative seek value" (label-zip fuzz finding).
+    for fmt, name in (("label-zip", "shifted.zip"), ("dcl-project-zip", "shifted.zip")):
+        shifted = bytearray(rezip(valid(fmt), method=zipfile.ZIP_STORED))
+        end = shifted.rfind(b"PK\x05\x06")
+        struct.pack_into("<I", shifted, end + 16, struct.unpack_from("<I", shifted, end + 16)[0] + 1000)
+        out.append(Case(f"fuzz-{fmt}-negative-header-offset", "truncation", name, bytes(shifted), CORRUPT, (fmt,)))
     # PNG ending inside an acTL chunk: struct.error escaped the header scan.
     ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 0, 0, 0, 0))
     actl = b"\x89PNG\r\n\x1a\n" + ihdr + struct.pack(">I4s", 8, b"acTL") + b"\x00\x00"
