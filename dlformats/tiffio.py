@@ -78,8 +78,14 @@ def walk_ifds(
     offset: int = 0,
     size: int | None = None,
     pages_before: int = 0,
+    check_entries: bool = True,
+    offsets: list[int] | None = None,
 ) -> int:
     """Walk the IFD chain of the TIFF at ``offset`` in ``fh``; return its number of pages.
+
+    With ``check_entries=False`` only the chain itself is checked (a pointer chase, several
+    times faster); the caller must then check each IFD's entries with :func:`check_ifd`
+    before tifffile parses it.  ``offsets``, when given, receives every IFD's offset.
 
     Checks, without trusting the file: the header; every IFD and every out-of-line tag
     value lies inside the ``size`` bytes of the TIFF (default: to the end of ``fh``);
@@ -134,9 +140,15 @@ def walk_ifds(
             raise CorruptFileError(
                 f"IFD {pages - 1} at offset {pos} declares {count} entries, which do not fit in the file", **where
             )
-        block = fh.read(count * entry_size + off_size)
-        _check_entries(block, count, bo, entry_size, off_fmt, value_room, size, pages - 1, where)
-        pos = struct.unpack(bo + off_fmt, block[count * entry_size :])[0]
+        if offsets is not None:
+            offsets.append(pos)
+        if check_entries:
+            block = fh.read(count * entry_size + off_size)
+            _check_entries(block, count, bo, entry_size, off_fmt, value_room, size, pages - 1, where)
+            pos = struct.unpack(bo + off_fmt, block[count * entry_size :])[0]
+        else:
+            fh.seek(offset + pos + count_size + count * entry_size)
+            pos = struct.unpack(bo + off_fmt, fh.read(off_size))[0]
     if pages == 0:
         raise CorruptFileError("the TIFF has no pages (first IFD offset is 0)", **where)
     return pages
@@ -581,3 +593,168 @@ __all__ = [
     "tifffile_problems",
     "walk_ifds",
 ]
+
+
+# ------------------------------------------------------------------ OME planes without a series
+def _layout(fh: BinaryIO, offset: int) -> tuple[str, str, int, str, int]:
+    """Byte order, count format, entry size, offset format and inline room of the TIFF at ``offset``."""
+    fh.seek(offset)
+    header = fh.read(4)
+    bo = "<" if header[:2] == b"II" else ">"
+    if struct.unpack(bo + "H", header[2:4])[0] == 43:
+        return bo, "Q", 20, "Q", 8
+    return bo, "H", 12, "I", 4
+
+
+def check_ifd(fh: BinaryIO, ifd: int, page: int, *, name: str, member: str | None, offset: int, size: int) -> None:
+    """Check one IFD's tag values lie inside the file (the part of :func:`walk_ifds` a quick walk skips)."""
+    bo, count_fmt, entry_size, off_fmt, room = _layout(fh, offset)
+    count_size = struct.calcsize(count_fmt)
+    fh.seek(offset + ifd)
+    count = struct.unpack(bo + count_fmt, fh.read(count_size))[0]
+    block = fh.read(count * entry_size + struct.calcsize(off_fmt))
+    _check_entries(block, count, bo, entry_size, off_fmt, room, size, page, _where(name, member))
+
+
+class OmePlanes:
+    """The planes of a single-file OME-TIFF, read by page index without parsing every page.
+
+    Opening a long OME-TIFF with tifffile's series parses every IFD; a project zip
+    only needs the page holding one (c, z, t) plane.  This array maps
+    ``[c, z, t, y, x]`` through the OME ``DimensionOrder`` to a page, checks that page's
+    IFD, and decodes it alone.  Shape ``(C, Z, T, height, width)``.
+    """
+
+    def __init__(self, tif: Any, fh: Any, ifds: list[int], sizes: dict[str, int], order: str, **where: Any) -> None:
+        import numpy as np
+
+        self._tif, self._fh, self._ifds = tif, fh, ifds
+        self._where = where
+        key = tif.pages.first
+        self.shape = (sizes["C"], sizes["Z"], sizes["T"], sizes["Y"], sizes["X"])
+        self.ndim = 5
+        self.dtype = np.dtype(key.dtype).newbyteorder("=")
+        self._key = (tuple(key.shape), np.dtype(key.dtype))
+        stride = 1
+        self._strides: dict[str, int] = {}
+        for letter in order:
+            self._strides[letter] = stride
+            stride *= sizes[letter]
+        self._checked: set[int] = {0}
+
+    def _page(self, index: int) -> Any:
+        import numpy as np
+
+        name, member = self._where["name"], self._where["member"]
+        loc = {"path": name, "member": member}
+        if index not in self._checked:
+            with self._fh.lock:  # tifffile's handle: its positions already start at the TIFF
+                check_ifd(
+                    self._fh, self._ifds[index], index, name=name, member=member, offset=0, size=self._where["size"]
+                )
+            self._checked.add(index)
+        with tifffile_problems(name, member, f"tifffile cannot read page {index}"):
+            page = self._tif.pages[index]
+            if (tuple(page.shape), np.dtype(page.dtype)) != self._key:
+                raise CorruptFileError(f"page {index} is {page.shape} {page.dtype}, unlike page 0", **loc)
+            chunk = math.prod(int(n) for n in page.chunks) * np.dtype(page.dtype).itemsize
+            self._where["limits"].check("array_bytes", chunk, f"TIFF strip or tile of page {index} too large", **loc)
+            return np.asarray(page.asarray()).astype(self.dtype, copy=False)
+
+    def __getitem__(self, key: Any) -> Any:
+        if not isinstance(key, tuple) or len(key) < 3 or not all(isinstance(k, int) for k in key[:3]):
+            raise IndexError("OmePlanes takes [c, z, t, ...] with integer c, z and t")
+        c, z, t = key[:3]
+        index = c * self._strides["C"] + z * self._strides["Z"] + t * self._strides["T"]
+        return self._page(index)[key[3:]] if len(key) > 3 else self._page(index)
+
+    def __repr__(self) -> str:
+        return f"OmePlanes(shape={self.shape}, dtype={self.dtype})"
+
+
+def ome_planes(
+    fh: BinaryIO | str | Path,
+    *,
+    name: str,
+    member: str | None = None,
+    limits: Limits,
+    offset: int = 0,
+    size: int | None = None,
+) -> tuple[Any, OmePlanes] | None:
+    """Open a simple single-file OME-TIFF for plane-by-plane reading: ``(tif, planes)``, or ``None``.
+
+    Simple means: one image, one sample per pixel, pages in ``DimensionOrder`` from IFD 0
+    and exactly ``C x Z x T`` of them (what DeepCell Label and dlformats write).  Anything
+    else returns ``None``: use :func:`open_tiff` and its series.  The IFD chain is walked
+    (loops, bounds, ``tiff_pages``) before tifffile opens the file; each page's tags are
+    checked when it is first read.
+    """
+    import tifffile
+
+    where = _where(name, member)
+    handle: Any = open(fh, "rb") if isinstance(fh, (str, Path)) else fh
+    try:
+        if size is None:
+            size = handle.seek(0, os.SEEK_END) - offset
+        ifds: list[int] = []
+        walk_ifds(
+            handle, name=name, member=member, limits=limits, offset=offset, size=size, check_entries=False, offsets=ifds
+        )
+        check_ifd(handle, ifds[0], 0, name=name, member=member, offset=offset, size=size)
+        handle.seek(0)
+        with tifffile_problems(name, member, "tifffile cannot open the file"):
+            tif = tifffile.TiffFile(handle, name=_base(name, member), offset=offset, size=size, _multifile=False)
+    except BaseException:
+        if handle is not fh:
+            handle.close()
+        raise
+    try:
+        plan = _simple_ome(tif, len(ifds))
+    except Exception:  # noqa: BLE001 - anything unusual: the full series path decides and reports
+        plan = None
+    if plan is None:
+        tif.close()
+        if handle is not fh:
+            handle.close()
+        return None
+    sizes, order = plan
+    limits.check(
+        "total_bytes", math.prod(sizes.values()) * tif.pages.first.dtype.itemsize, "OME-TIFF too large", **where
+    )
+    if handle is not fh:
+        weakref.finalize(tif, handle.close)
+    planes = OmePlanes(
+        tif, tif.filehandle, ifds, sizes, order, name=name, member=member, offset=offset, size=size, limits=limits
+    )
+    return tif, planes
+
+
+def _simple_ome(tif: Any, pages: int) -> tuple[dict[str, int], str] | None:
+    import tifffile
+
+    if not tif.is_ome or not tif.ome_metadata:
+        return None
+    ome = tifffile.xml2dict(tif.ome_metadata).get("OME", {})
+    image = ome.get("Image")
+    if not isinstance(image, dict):
+        return None  # several images (series) or none
+    pixels = image.get("Pixels", {})
+    order = str(pixels.get("DimensionOrder", ""))
+    if len(order) != 5 or not order.startswith("XY") or sorted(order[2:]) != ["C", "T", "Z"]:
+        return None
+    sizes = {k: int(pixels.get(f"Size{k}", 0)) for k in "XYZCT"}
+    if min(sizes.values()) < 1 or sizes["C"] * sizes["Z"] * sizes["T"] != pages:
+        return None
+    channels = pixels.get("Channel", [])
+    for ch in channels if isinstance(channels, list) else [channels]:
+        if isinstance(ch, dict) and int(ch.get("SamplesPerPixel", 1)) != 1:
+            return None
+    tiffdata = pixels.get("TiffData", {})
+    if isinstance(tiffdata, list) or not isinstance(tiffdata, dict) or "UUID" in tiffdata:
+        return None  # planes mapped one by one, or in other files
+    if any(int(tiffdata.get(k, 0)) for k in ("IFD", "FirstC", "FirstZ", "FirstT")):
+        return None
+    key = tif.pages.first
+    if key.samplesperpixel != 1 or tuple(key.shape) != (sizes["Y"], sizes["X"]):
+        return None
+    return sizes, order[2:]

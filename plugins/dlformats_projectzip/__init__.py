@@ -73,16 +73,13 @@ def _sniff(source: Source) -> bool | None:
 
 
 # ------------------------------------------------------------------ reading
-def _open_tiff(archive: SafeZip, name: str, source: Source) -> Any:
-    """Open a TIFF member: in place when stored uncompressed in a zip on disk, else from memory."""
-    from dlformats import tiffio
-
-    where = {"name": source.name, "member": name, "limits": source.limits}
+def _tiff_location(archive: SafeZip, name: str, source: Source) -> dict[str, Any]:
+    """Where a TIFF member's bytes are: in place when stored uncompressed in a zip on disk, else in memory."""
     stored = archive.stored_range(name) if source.path is not None else None
     if stored is not None:
         offset, size = stored
-        return tiffio.open_tiff(str(source.path), offset=offset, size=size, **where)
-    return tiffio.open_tiff(io.BytesIO(archive.read(name)), **where)
+        return {"fh": str(source.path), "offset": offset, "size": size}
+    return {"fh": io.BytesIO(archive.read(name))}
 
 
 def _ome_channel_names(tif: Any) -> list[str]:
@@ -104,19 +101,33 @@ def _ome_channel_names(tif: Any) -> list[str]:
     return names if any(names) else []
 
 
-def _lazy(archive: SafeZip, name: str, source: Source, *, labels: bool) -> tuple[Any, str, list[str]]:
+def _lazy(archive: SafeZip, name: str, source: Source, *, labels: bool) -> tuple[Any, list[str]]:
+    """A lazy (C, F, H, W) view of a TIFF member, and the channel names in its OME metadata.
+
+    The usual member (one OME image, pages in DimensionOrder) is read page by page
+    without parsing every page, so the first frame of a long movie comes at once; any
+    other TIFF goes through its tifffile series.  DeepCell Label keeps frames in OME Z
+    (its client ignores T): LazyArray drops length-1 axes and refuses, naming the option,
+    a file with both Z and T longer than one.
+    """
     from dlformats import tiffio
     from dlformats.arrays import LazyArray
 
-    tif = _open_tiff(archive, name, source)
-    series = tif.series[0]
-    # DeepCell Label keeps frames in OME Z (its client ignores T): LazyArray drops length-1 axes
-    # and refuses, naming the option, a file with both Z and T longer than one.
-    axes = tiffio.series_axes(series)
-    array = tiffio.series_array(series, name=source.name, member=name, limits=source.limits)
+    where = {"name": source.name, "member": name, "limits": source.limits}
+    location = _tiff_location(archive, name, source)
+    simple = tiffio.ome_planes(location.pop("fh"), **location, **where)
+    if simple is not None:
+        tif, array = simple
+        axes = "CZTYX"
+    else:
+        location = _tiff_location(archive, name, source)
+        tif = tiffio.open_tiff(location.pop("fh"), **location, **where)
+        series = tif.series[0]
+        axes = tiffio.series_axes(series)
+        array = tiffio.series_array(series, name=source.name, member=name, limits=source.limits)
     view = LazyArray(array, axes, labels=labels, path=f"{source.name}: {name}", default_frame_axis="T")
-    view._tiff = tif  # the series' pages read through this file: keep it as long as the view
-    return view, axes, _ome_channel_names(tif)
+    view._tiff = tif  # pages are read through this file: keep it as long as the view
+    return view, _ome_channel_names(tif)
 
 
 def _read(source: Source, options: ReadOptions) -> Project:
@@ -138,11 +149,11 @@ def _read(source: Source, options: ReadOptions) -> Project:
             return None
         return load_json(archive.read(found), path=source.name, member=found, limits=source.limits)
 
-    X, _, ome_channels = _lazy(archive, x_name, source, labels=False)
+    X, ome_channels = _lazy(archive, x_name, source, labels=False)
     y = None
     features: list[str] = []
     if y_name is not None:
-        y, _, features = _lazy(archive, y_name, source, labels=True)
+        y, features = _lazy(archive, y_name, source, labels=True)
     sidecar = member_json(SIDECAR) or {}
     if not isinstance(sidecar, dict):
         raise CorruptFileError("expected an object", path=source.name, member=SIDECAR)

@@ -313,3 +313,34 @@ def test_values_of_derived_cells_equal_numpy_unique(kind):
     }[kind].astype(np.int32)
     values = np.unique(plane)
     np.testing.assert_array_equal(_present_values(plane), values[values > 0])
+
+
+def test_members_that_are_not_simple_ome_go_through_the_series_path(tmp_path):
+    # A plain (non-OME) TIFF stack as X and an OME y with pages in ZCT order: both read right.
+    image = np.arange(3 * 5 * 6, dtype=np.uint16).reshape(3, 5, 6)  # frames, height, width
+    labels = np.zeros((2, 3, 5, 6), np.int32)  # features, frames, height, width
+    labels[1, 2, 1:3, 1:3] = 7
+    x, y = io.BytesIO(), io.BytesIO()
+    tifffile.imwrite(x, image, photometric="minisblack", metadata={"axes": "ZYX"})
+    tifffile.imwrite(y, labels.transpose(1, 0, 2, 3), ome=True, photometric="minisblack", metadata={"axes": "ZCYX"})
+    path = _zip(tmp_path / "p.zip", {"X.ome.tiff": x.getvalue(), "y.ome.tiff": y.getvalue(), "cells.json": b"[]"})
+    project = dlformats.read(path)
+    np.testing.assert_array_equal(np.asarray(project.X)[0], image)
+    np.testing.assert_array_equal(np.asarray(project.y), labels)
+
+
+def test_first_frame_of_a_long_movie_parses_few_pages(tmp_path, monkeypatch):
+    X = np.zeros((1, 300, 4, 4), np.uint8)
+    X[0, 299] = 5
+    dlformats.write(Project(X=X, cells=[]), tmp_path / "p.zip")
+    parsed = []
+    original = tifffile.TiffPage.__init__
+
+    def counting(self, *args, **kwargs):
+        parsed.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(tifffile.TiffPage, "__init__", counting)
+    project = dlformats.read(tmp_path / "p.zip")
+    assert project.X[0, 299].max() == 5
+    assert len(parsed) < 10  # X and y page 0 and page 299, not all 600 pages
