@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,9 +197,85 @@ def _memmap(path: Path, header: NpyHeader, base: int) -> Any:
 
     if header.nbytes == 0:  # mmap cannot map zero bytes
         return np.zeros(header.shape, header.dtype, order=header.order)
+    if header.order == "C" and len(header.shape) > 1:
+        return FileArray(path, header, base)
     return np.memmap(
         path, dtype=header.dtype, mode="r", offset=base + header.data_offset, shape=header.shape, order=header.order
     )
+
+
+class FileArray:
+    """A C-order ``.npy`` array on disk, read block by block with ``os.pread``.
+
+    Indexing with leading integers (``a[t]``, ``a[t, :, :, c]``) reads only the
+    contiguous block those integers select, into a fresh buffer: unlike a memory map,
+    what was read does not stay in the process's resident memory, so a stack larger
+    than memory streams with a small footprint.  Other keys go through a memory map.
+    """
+
+    def __init__(self, path: Path, header: NpyHeader, base: int) -> None:
+        self.path = path
+        self.shape = tuple(header.shape)
+        self.dtype = header.dtype
+        self.ndim = len(self.shape)
+        self._start = base + header.data_offset
+        self._header = header
+        self._map: Any = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def size(self) -> int:
+        """Number of items."""
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the whole array (on disk; never all in memory at once)."""
+        return self.size * self.dtype.itemsize
+
+    def __repr__(self) -> str:
+        return f"FileArray({str(self.path)!r}, shape={self.shape}, dtype={self.dtype})"
+
+    def _mapped(self) -> Any:
+        import numpy as np
+
+        if self._map is None:
+            self._map = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self._start, shape=self.shape)
+        return self._map
+
+    def __getitem__(self, key: Any) -> Any:
+        import numpy as np
+
+        key = key if isinstance(key, tuple) else (key,)
+        lead = 0
+        while lead < len(key) and lead < self.ndim and isinstance(key[lead], (int, np.integer)):
+            lead += 1
+        if lead == 0:
+            return self._mapped()[key]
+        index = [int(k) + (self.shape[i] if int(k) < 0 else 0) for i, k in enumerate(key[:lead])]
+        if any(not 0 <= k < self.shape[i] for i, k in enumerate(index)):
+            raise IndexError(f"index {tuple(key[:lead])} out of range for shape {self.shape}")
+        block_shape = self.shape[lead:]
+        items = math.prod(block_shape)
+        first = 0
+        for i, k in enumerate(index):
+            first = first * self.shape[i] + k
+        nbytes = items * self.dtype.itemsize
+        with open(self.path, "rb") as fh:
+            data = os.pread(fh.fileno(), nbytes, self._start + first * nbytes)
+        if len(data) != nbytes:
+            raise CorruptFileError("the array is cut short by the end of the file", path=str(self.path))
+        block = np.frombuffer(data, self.dtype).reshape(block_shape)
+        rest = key[lead:]
+        return block[rest] if rest else block
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        import numpy as np
+
+        out = np.array(self._mapped())
+        return out if dtype is None else out.astype(dtype)
 
 
 def map_file(path: Path, *, limits: Limits, name: str | None = None, kinds: str = NUMERIC_KINDS) -> Any:

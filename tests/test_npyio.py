@@ -10,7 +10,7 @@ import pytest
 
 from dlformats.errors import CorruptFileError, LimitExceededError, UnsupportedFeatureError
 from dlformats.limits import Limits
-from dlformats.npyio import from_bytes, from_member, header_bytes, map_file, parse_header, write_npy
+from dlformats.npyio import FileArray, from_bytes, from_member, header_bytes, map_file, parse_header, write_npy
 from dlformats.sources import open_source
 from dlformats.testing import check_import_light
 
@@ -93,7 +93,7 @@ def test_map_file_and_its_limits(tmp_path):
     path = tmp_path / "a.npy"
     np.save(path, np.arange(4096, dtype=np.uint8).reshape(4, 32, 32))
     mapped = map_file(path, limits=Limits(array_bytes=1024))  # mapped: streams, only total_bytes counts
-    assert isinstance(mapped, np.memmap) and mapped[3, 31, 31] == 4095 % 256
+    assert isinstance(mapped, (np.memmap, FileArray)) and mapped[3, 31, 31] == 4095 % 256
     with pytest.raises(LimitExceededError):
         map_file(path, limits=Limits(total_bytes=1000))
     path.write_bytes(path.read_bytes()[:-1])
@@ -110,7 +110,7 @@ def test_from_member_in_place_or_in_memory(tmp_path, compression):
         archive = source.zip()
         array = from_member(archive, "a.npy")
         assert np.array_equal(array, a)
-        assert isinstance(array, np.memmap) == (compression == zipfile.ZIP_STORED)
+        assert isinstance(array, (np.memmap, FileArray)) == (compression == zipfile.ZIP_STORED)
     with open_source(path.read_bytes()) as source:  # in memory: never mapped
         array = from_member(source.zip(), "a.npy")
         assert np.array_equal(array, a) and not isinstance(array, np.memmap)
@@ -143,3 +143,17 @@ def test_written_npy_is_what_numpy_saves():
     assert header_bytes(a.shape, a.dtype) == npy(a)[: -a.nbytes]
     with pytest.raises(ValueError):
         write_npy(io.BytesIO(), (3, 3, 4), a.dtype, iter([a[0]]))
+
+
+def test_file_array_reads_blocks_equal_to_numpy(tmp_path):
+    from dlformats.limits import Limits
+
+    a = np.arange(3 * 4 * 5 * 2, dtype=">u2").reshape(3, 4, 5, 2)  # big-endian, channels last
+    np.save(tmp_path / "a.npy", a)
+    arr = map_file(tmp_path / "a.npy", limits=Limits())
+    assert isinstance(arr, FileArray) and arr.shape == a.shape and arr.nbytes == a.nbytes
+    for key in [1, -1, (2, 3), (0, slice(None), slice(1, 4), 1), (1, Ellipsis), (slice(None), 0)]:
+        np.testing.assert_array_equal(arr[key], a[key])
+    np.testing.assert_array_equal(np.asarray(arr), a)
+    with pytest.raises(IndexError):
+        arr[3]
