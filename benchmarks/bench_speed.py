@@ -147,7 +147,7 @@ def _export_ours(cells, y) -> None:
         plan.apply(y[0, t], 0, t)
 
 
-def _best_rate(work, nbytes: int, repeat: int = 3) -> float:
+def _best_rate(work, nbytes: int, repeat: int = 10) -> float:
     """GB/s of the best of ``repeat`` timed runs, after one untimed warm-up run."""
     work()
     best = float("inf")
