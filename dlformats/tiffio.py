@@ -428,6 +428,26 @@ def series_array(series: Any, *, name: str, member: str | None = None, limits: L
     return TiffSeriesArray(series, name=name, member=member, limits=limits)
 
 
+def _check_page(
+    page: Any, index: int, shape: tuple[int, ...], dtype: Any, limits: Limits, where: dict[str, Any]
+) -> None:
+    """Check a page before decoding it: tifffile decodes each page at its own declared size.
+
+    The page must match the first page's shape and dtype, and its strips or tiles must fit
+    ``limits.array_bytes`` (tifffile allocates a whole chunk at the size the tags declare: a
+    fuzzed TileLength of 3.8e9 asked for 7 GiB to decode a 256 x 65792 page).
+    """
+    import numpy as np
+
+    if tuple(page.shape) != shape or np.dtype(page.dtype) != dtype:
+        raise CorruptFileError(
+            f"page {index} declares shape {tuple(page.shape)} {page.dtype}, unlike the first page's {shape} {dtype}",
+            **where,
+        )
+    chunk_bytes = math.prod(int(n) for n in page.chunks) * np.dtype(page.dtype).itemsize
+    limits.check("array_bytes", chunk_bytes, f"TIFF tile or strip of page {index} too large", **where)
+
+
 class TiffSeriesArray:
     """Numpy-style read access to a tifffile series, a page at a time.
 
@@ -496,18 +516,8 @@ class TiffSeriesArray:
         page = self._pages[index]
         if page is None:
             raise CorruptFileError(f"page {index} of the series is missing from the file", **self._where)
-        if tuple(page.shape) != self._key_shape or np.dtype(page.dtype) != self._key_dtype:
-            # each page is decoded at its own declared size: only the first one was checked
-            raise CorruptFileError(
-                f"page {index} declares shape {tuple(page.shape)} {page.dtype}, unlike the series' "
-                f"{self._key_shape} {self._key_dtype}",
-                **self._where,
-            )
-        # tifffile allocates a whole strip or tile before decoding it, at the size the tags declare
-        # (a fuzzed TileLength of 3.8e9 asks for 7 GiB to decode a 256 x 65792 page): check it first.
         with tifffile_problems(self._name, self._member, f"tifffile cannot index page {index}"):
-            chunk_bytes = math.prod(int(n) for n in page.chunks) * np.dtype(page.dtype).itemsize
-        self._limits.check("array_bytes", chunk_bytes, f"TIFF tile or strip of page {index} too large", **self._where)
+            _check_page(page, index, self._key_shape, self._key_dtype, self._limits, self._where)
         fh = page.parent.filehandle
         reopened = fh.closed  # pages of the other files of a multi-file OME-TIFF: tifffile closes them
         with tifffile_problems(self._name, self._member, f"tifffile cannot decode page {index}"):
@@ -655,10 +665,7 @@ class OmePlanes:
             self._checked.add(index)
         with tifffile_problems(name, member, f"tifffile cannot read page {index}"):
             page = self._tif.pages[index]
-            if (tuple(page.shape), np.dtype(page.dtype)) != self._key:
-                raise CorruptFileError(f"page {index} is {page.shape} {page.dtype}, unlike page 0", **loc)
-            chunk = math.prod(int(n) for n in page.chunks) * np.dtype(page.dtype).itemsize
-            self._where["limits"].check("array_bytes", chunk, f"TIFF strip or tile of page {index} too large", **loc)
+            _check_page(page, index, *self._key, self._where["limits"], loc)
             return np.asarray(page.asarray()).astype(self.dtype, copy=False)
 
     def __getitem__(self, key: Any) -> Any:
