@@ -299,7 +299,11 @@ def _channel_names(tif: Any, series: Any, index: int, axes: str, options: ReadOp
             return [names[int(select["C"])]]
         return names if len(names) > 1 or "C" in axes else names[:1]
     keyframe = series.keyframe
-    if sizes.get("C", 1) == 1 and sizes.get("S", 1) in (3, 4) and "S" not in select and int(keyframe.photometric) == 2:
+    try:
+        rgb = int(keyframe.photometric) == 2
+    except (TypeError, ValueError):  # a Photometric tag with no value (tifffile gives b''): tiff fuzz finding
+        rgb = False
+    if sizes.get("C", 1) == 1 and sizes.get("S", 1) in (3, 4) and "S" not in select and rgb:
         return ["red", "green", "blue", "alpha"][: sizes["S"]]
     return []
 

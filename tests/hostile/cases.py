@@ -1671,6 +1671,29 @@ def _fuzz_findings() -> list[Case]:
         end = shifted.rfind(b"PK\x05\x06")
         struct.pack_into("<I", shifted, end + 16, struct.unpack_from("<I", shifted, end + 16)[0] + 1000)
         out.append(Case(f"fuzz-{fmt}-negative-header-offset", "truncation", name, bytes(shifted), CORRUPT, (fmt,)))
+    # A Photometric tag of type BYTE with no value: tifffile gives b'' and int(b'') escaped the
+    # TIFF reader while it named RGB channels (tiff fuzz finding, second round).
+    no_value = [
+        (256, 4, 1, 4),
+        (257, 4, 1, 4),
+        (258, 3, 1, 8),
+        (259, 3, 1, 1),
+        (262, 1, 0, 0),
+        (273, 4, 1, 8),
+        (277, 3, 1, 4),
+        (278, 4, 1, 4),
+        (279, 4, 1, 64),
+    ]
+    out.append(
+        Case(
+            "fuzz-tiff-photometric-without-value",
+            "truncation",
+            "rgba.tif",
+            tiff_ifd(no_value, bytes(64)),
+            (*CORRUPT, OK),
+            ("tiff",),
+        )
+    )
     # PNG ending inside an acTL chunk: struct.error escaped the header scan.
     ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 0, 0, 0, 0))
     actl = b"\x89PNG\r\n\x1a\n" + ihdr + struct.pack(">I4s", 8, b"acTL") + b"\x00\x00"
