@@ -115,13 +115,21 @@ def _lazy(archive: SafeZip, name: str, source: Source, *, labels: bool) -> tuple
 
     where = {"name": source.name, "member": name, "limits": source.limits}
     location = _tiff_location(archive, name, source)
-    simple = tiffio.ome_planes(location.pop("fh"), **location, **where)
+    fh = location.pop("fh")
+    simple = tiffio.ome_planes(fh, **location, **where)
     if simple is not None:
         tif, array = simple
         axes = "CZTYX"
     else:
-        location = _tiff_location(archive, name, source)
-        tif = tiffio.open_tiff(location.pop("fh"), **location, **where)
+        if isinstance(fh, io.BytesIO):
+            fh.seek(0)
+        tif = tiffio.open_tiff(fh, **location, **where)
+        if len(tif.series) != 1:
+            raise UnsupportedFeatureError(
+                f"the TIFF holds {len(tif.series)} image series; a project zip member holds one",
+                path=source.name,
+                member=name,
+            )
         series = tif.series[0]
         axes = tiffio.series_axes(series)
         array = tiffio.series_array(series, name=source.name, member=name, limits=source.limits)

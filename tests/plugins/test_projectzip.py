@@ -344,3 +344,14 @@ def test_first_frame_of_a_long_movie_parses_few_pages(tmp_path, monkeypatch):
     project = dlformats.read(tmp_path / "p.zip")
     assert project.X[0, 299].max() == 5
     assert len(parsed) < 10  # X and y page 0 and page 299, not all 600 pages
+
+
+def test_a_member_with_several_series_is_refused_not_cut(tmp_path):
+    two = io.BytesIO()
+    with tifffile.TiffWriter(two) as tif:
+        tif.write(np.zeros((4, 4), np.uint8), photometric="minisblack")
+        tif.write(np.ones((6, 6), np.uint8), photometric="minisblack")
+    path = _zip(tmp_path / "p.zip", {"X.ome.tiff": two.getvalue(), "cells.json": b"[]"})
+    with pytest.raises(dlformats.UnsupportedFeatureError, match="2 image series") as err:
+        dlformats.read(path)
+    assert err.value.member == "X.ome.tiff"
