@@ -605,35 +605,30 @@ def plan_export(cells: Iterable[Cell]) -> ExportPlan:
     (t, c, value, cell), first_of_group = _sorted_unique([table.t, table.c, table.value, table.cell])
     n = len(value)
     top_cell = int(cell.max())
-    group = np.cumsum(first_of_group) - 1
-    first = np.flatnonzero(first_of_group)
-    counts = np.diff(np.append(first, n))
-    g_t, g_c, g_value = t[first], c[first], value[first]
-    shared = (counts > 1).astype(np.int64)
-    starts_frame = np.ones(len(first), bool)
-    starts_frame[1:] = (g_c[1:] != g_c[:-1]) | (g_t[1:] != g_t[:-1])
-    frame_of = np.cumsum(starts_frame) - 1
-    before = np.cumsum(shared) - shared  # shared values before this group, project-wide
-    rank = before - before[starts_frame][frame_of]  # ... and within its frame
-    g_new = cell[first]
-    at = np.flatnonzero(shared)
-    g_new[at] = top_cell + 1 + rank[at]
-    if g_new.max() > np.iinfo(np.int32).max:
-        from .errors import UnsupportedFeatureError
+    starts = np.flatnonzero(np.concatenate(([True], (t[1:] != t[:-1]) | (c[1:] != c[:-1]))))
+    new_value = np.empty(n, np.int64)
+    tables: dict[tuple[int, int], tuple[Any, Any]] = {}
+    repeats = False
+    # Frame by frame: the arrays stay small (cache- and allocator-friendly) and a shared
+    # value's rank within its frame is simply its order.
+    for a, b in itertools.pairwise([*starts.tolist(), n]):
+        first = np.flatnonzero(first_of_group[a:b])
+        counts = np.diff(np.append(first, b - a))
+        g_new = cell[a:b][first]
+        shared = np.flatnonzero(counts > 1)
+        if top_cell + len(shared) > np.iinfo(np.int32).max:
+            from .errors import UnsupportedFeatureError
 
-        raise UnsupportedFeatureError("the export rule needs label values beyond int32")
-    g_new = g_new.astype(np.int32)
-    bounds = np.append(np.flatnonzero(starts_frame), len(first)).tolist()
-    tables = {(int(g_c[i]), int(g_t[i])): (g_value[i:j], g_new[i:j]) for i, j in itertools.pairwise(bounds)}
-    # Rewritten cells in the order of the groups (frame, feature, old value, cell).  A cell alone
-    # under two values of one frame gets both mapped to it and must be listed once: that can only
-    # happen among single-cell groups repeating a cell, which a cheap order check rules out.
-    new_value = g_new[group].astype(np.int64)
-    single = counts[group] == 1
-    if not bool(np.all((cell == value) | ~single)):  # else single cells keep their value: no repeats
-        packed = _pack([t[single], c[single], cell[single]]) if single.any() else None
-        if single.any() and (packed is None or not bool(np.all(np.diff(packed[0]) > 0))):
-            (t, c, new_value, cell), _ = _sorted_unique([t, c, new_value, cell])
+            raise UnsupportedFeatureError("the export rule needs label values beyond int32")
+        g_new[shared] = top_cell + 1 + np.arange(len(shared))
+        tables[(int(c[a]), int(t[a]))] = (value[a:b][first], g_new.astype(np.int32))
+        new_value[a:b] = np.repeat(g_new, counts)
+        # a cell alone under two values of one frame gets both mapped to it: it must be listed once
+        single = np.repeat(counts == 1, counts)
+        if not repeats and not bool(np.all((cell[a:b] == value[a:b]) | ~single)):
+            repeats = True
+    if repeats:
+        (t, c, new_value, cell), _ = _sorted_unique([t, c, new_value, cell])
     return ExportPlan(CellTable(new_value, cell, t, c), tables)
 
 
