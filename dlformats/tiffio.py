@@ -540,8 +540,11 @@ class TiffSeriesArray:
 
         nbytes = math.prod(self._page_shape) * self.dtype.itemsize
         fh = self._level.parent.filehandle
+        offset = self._contiguous + index * nbytes
+        if offset + nbytes > fh.size:  # also keeps a huge declared offset from overflowing seek (fuzz finding)
+            raise CorruptFileError(f"plane {index} lies past the end of the file", **self._where)
         with fh.lock:
-            fh.seek(self._contiguous + index * nbytes)
+            fh.seek(offset)
             data = fh.read(nbytes)
         if len(data) != nbytes:
             raise CorruptFileError(f"plane {index} is cut short by the end of the file", **self._where)
