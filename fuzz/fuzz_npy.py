@@ -1,4 +1,4 @@
-#!/work/venv/bin/python
+#!/usr/bin/env python3
 """atheris fuzzer for the npy reader (how to run: fuzz/README.md)."""
 
 import os

@@ -3,7 +3,9 @@
 # Usage: bash fuzz/run_all.sh [SECONDS] [JOBS] [format ...]; logs in fuzz/logs/, crashes in fuzz/findings/.
 set -u
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-/work/venv/bin/python}
+PY=${PYTHON:-python3}
+# Fork mode (below) re-runs each script through its "#!/usr/bin/env python3" line: that python must be $PY.
+export PATH="$(dirname "$(command -v "$PY")"):$PATH"
 SECONDS_EACH=${1:-600}
 JOBS=${2:-2}
 shift 2 2>/dev/null || shift $#
