@@ -491,6 +491,7 @@ class TiffSeriesArray:
         nplanes = math.prod(self.shape[:split])
         self._pages = pages
         self._contiguous: int | None = None
+        self._last: tuple[int, Any] | None = None
         if len(self._pages) != nplanes:
             offset = getattr(level, "dataoffset", None)
             if offset is None or keyframe.bitspersample % 8 or keyframe.compression != 1:
@@ -508,7 +509,20 @@ class TiffSeriesArray:
         return f"TiffSeriesArray(shape={self.shape}, dtype={self.dtype})"
 
     def page(self, index: int) -> Any:
-        """Return page (plane group) ``index`` in C order of the leading dimensions, shaped like the page part."""
+        """Return page (plane group) ``index`` in C order of the leading dimensions, shaped like the page part.
+
+        The last page decoded is kept: the planes of a page holding samples (RGB, or
+        thousands of samples in a hostile file) are asked for one at a time, and each
+        would otherwise decode the whole page again.
+        """
+        cached = self._last
+        if cached is not None and cached[0] == index:
+            return cached[1]
+        data = self._decode(index)
+        self._last = (index, data)
+        return data
+
+    def _decode(self, index: int) -> Any:
         import numpy as np
 
         if self._contiguous is not None:

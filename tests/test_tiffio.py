@@ -245,3 +245,28 @@ def test_multifile_names_outside_the_folder_are_refused(tmp_path):
     tifffile.imwrite(path, np.ones((4, 5), np.uint8), photometric="minisblack", metadata=None, description=xml)
     with pytest.raises(CorruptFileError, match="outside"):
         tiffio.open_tiff(path, name=str(path), limits=Limits())
+
+
+def test_a_page_of_many_samples_is_decoded_once(tmp_path, monkeypatch):
+    # Regression (tiff fuzz finding): a 143-byte TIFF declaring 65,535 samples per pixel made the
+    # reader decode its one page once per sample plane: hours.  The last page decoded is kept.
+    import numpy as np
+    import tifffile
+
+    import dlformats
+    from dlformats import tiffio
+
+    image = np.random.default_rng(0).integers(0, 255, (4, 6, 300), dtype=np.uint8)  # Y, X, S
+    tifffile.imwrite(tmp_path / "s.tif", image, planarconfig="contig", photometric="minisblack", extrasamples=[0] * 299)
+    decoded = []
+    original = tiffio.TiffSeriesArray._decode
+
+    def counting(self, index):
+        decoded.append(index)
+        return original(self, index)
+
+    monkeypatch.setattr(tiffio.TiffSeriesArray, "_decode", counting)
+    project = dlformats.read(tmp_path / "s.tif")
+    assert project.X.shape == (300, 1, 4, 6)
+    np.testing.assert_array_equal(np.asarray(project.X)[:, 0], np.moveaxis(image, -1, 0))
+    assert decoded == [0]
