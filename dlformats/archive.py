@@ -72,6 +72,17 @@ def _strip_common_folder(names: list[str]) -> tuple[str, list[str]]:
     return "", names
 
 
+def refuse_nested(archive: SafeZip | SafeTar) -> None:
+    """Raise :class:`UnsafeArchiveError` if a data member of ``archive`` is itself an archive.
+
+    Formats whose members are known (project, export and edit zips, trk) call this:
+    an archive inside one is never read, and refusing it beats ignoring it silently.
+    """
+    for name in archive.names:
+        if name.lower().endswith(ARCHIVE_SUFFIXES):
+            raise UnsafeArchiveError("nested archive member refused", path=archive.source.name, member=name)
+
+
 class _Members:
     """Shared bookkeeping: logical names (prefix stripped) to real member names."""
 

@@ -233,6 +233,7 @@ def _read_request(source: Source, limits: Limits) -> EditRequest:
 
     from dlformats import buffers
     from dlformats import parts as codecs
+    from dlformats.archive import refuse_nested
     from dlformats.jsonio import load_json
 
     archive = source.zip()
@@ -241,6 +242,7 @@ def _read_request(source: Source, limits: Limits) -> EditRequest:
     edit_name = archive.find(EDIT)
     if edit_name is None:
         raise NotMyFormat("the zip has no edit.json")
+    refuse_nested(archive)
     where = {"path": source.name, "member": edit_name}
     edit = load_json(archive.read(edit_name), limits=limits, **where)
     height, width, action, args, write_mode = _check_edit(edit, where, limits)

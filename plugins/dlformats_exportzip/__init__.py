@@ -49,6 +49,7 @@ def _read(source: Source, options: ReadOptions) -> Project:
 
     from dlformats import buffers
     from dlformats import parts as codecs
+    from dlformats.archive import refuse_nested
     from dlformats.jsonio import load_json
     from dlformats.model import Project
 
@@ -58,6 +59,7 @@ def _read(source: Source, options: ReadOptions) -> Project:
     dims_name = archive.find(DIMENSIONS)
     if dims_name is None:
         raise NotMyFormat("the zip has no dimensions.json")
+    refuse_nested(archive)
     limits = options.limits
     dims = load_json(archive.read(dims_name), path=source.name, member=dims_name, limits=limits)
     where = {"path": source.name, "member": dims_name}

@@ -45,6 +45,7 @@ from dlformats import (
     UnsupportedFeatureError,
     hookimpl,
 )
+from dlformats.archive import refuse_nested
 from dlformats.jsonio import dump_json, load_json
 from dlformats.spec import parts
 from dlformats.zipwriter import ZipWriter
@@ -150,6 +151,7 @@ def _read(source: Source, options: ReadOptions) -> Project:
         raise NotMyFormat("no X.ome.tiff or y.ome.tiff member")
     if x_name is None:
         raise CorruptFileError("project zip has y.ome.tiff but no X.ome.tiff", path=source.name)
+    refuse_nested(archive)
 
     def member_json(name: str) -> Any:
         found = archive.find(name)

@@ -38,7 +38,7 @@ def read(source: Source, options: ReadOptions) -> Project | list[Project]:
     Options (``options.extra``): ``batch`` (int) reads one batch of a ``.trks``;
     ``trim`` (bool, default True) drops the zero padding at the end of each batch.
     """
-    from dlformats.archive import SafeTar
+    from dlformats.archive import SafeTar, refuse_nested
 
     if tar_bytes(source.head) is None:
         raise NotMyFormat(f"content is {source.describe()}, not a tar or gzip archive")
@@ -47,6 +47,7 @@ def read(source: Source, options: ReadOptions) -> Project | list[Project]:
         present = [m for m in MEMBERS if m in names]
         if not present:
             raise NotMyFormat(f"a tar archive without trk members ({', '.join(MEMBERS)})")
+        refuse_nested(tar)
         if LINEAGE in names and LINEAGES in names:
             raise CorruptFileError(f"holds both {LINEAGE} and {LINEAGES}; a trk holds one", path=source.name)
         lineage_name = LINEAGE if LINEAGE in names else LINEAGES
