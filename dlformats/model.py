@@ -404,21 +404,44 @@ def _pixel_problems(project: Project) -> Iterator[Problem]:
                 yield Problem("y", f"feature {c} frame {t}: values {unused[:20]} used by no cell", "warning")
 
 
+def present_values(plane: Any) -> Any:
+    """The positive values of an int32 label plane, ascending, as int64.
+
+    Labels come in runs: every value present starts a run, so the values where a
+    row-major scan changes are all that need sorting.  Noise-like planes fall back
+    to a count table (small values) or a full unique.
+    """
+    import numpy as np
+
+    flat = plane.ravel()
+    if flat.size == 0:
+        return np.zeros(0, np.int64)
+    starts = np.flatnonzero(flat[1:] != flat[:-1])
+    if len(starts) < flat.size // 8:
+        values = np.unique(np.append(flat[starts + 1], flat[0]))
+    else:
+        top = int(flat.max())
+        if flat.dtype == np.int32 and top < (1 << 24) and int(flat.min()) >= 0:
+            counts = np.bincount(flat.view(np.uint32), minlength=top + 1)  # uint32: no int64 copy
+            return np.flatnonzero(counts[1:]) + 1
+        values = np.unique(flat)
+    return values[values > 0].astype(np.int64)
+
+
 def derive_cells(project: Project) -> list[Cell]:
     """One cell per non-zero label value per frame and feature, with cell = value.
 
     This is what DeepCell Label does for labels that come without ``cells.json``.
     Reads every label plane once.
     """
-    import numpy as np
 
     cells: list[Cell] = []
     if project.y is None:
         return cells
     for c in range(project.num_features):
         for t in range(project.num_frames):
-            values = np.unique(project.label_frame(c, t))
-            cells.extend(Cell(int(v), int(v), t, c) for v in values.tolist() if v > 0)
+            values = present_values(project.label_frame(c, t))
+            cells.extend(Cell(v, v, t, c) for v in values.tolist())
     return cells
 
 
@@ -659,4 +682,5 @@ __all__ = [
     "apply_export_rule",
     "derive_cells",
     "plan_export",
+    "present_values",
 ]

@@ -290,7 +290,7 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
     import numpy as np
 
     from dlformats import parts as codecs
-    from dlformats.model import plan_export
+    from dlformats.model import plan_export, present_values
 
     if project.X is None:
         raise InvalidOptionError(
@@ -328,7 +328,7 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
                     out = plan.apply(plane, c, t)
                 else:  # no cells.json: every positive value is its own cell; negatives become 0
                     out = plane if plane.size == 0 or plane.min() >= 0 else np.maximum(plane, 0, dtype=np.int32)
-                    derived.append((_present_values(out), t, c))
+                    derived.append((present_values(out), t, c))
                 yield out
                 done += 1
                 options.report(done, total)
@@ -368,30 +368,6 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
             archive.add("spots.csv", codecs.spots_to_csv(project.spots))
         archive.add(SIDECAR, dump_json(sidecar))
         archive.close()
-
-
-def _present_values(plane: Any) -> Any:
-    """The positive values of a non-negative int32 plane, ascending.
-
-    Labels come in runs: every value present starts a run, so the values where a
-    row-major scan changes are all that need sorting.  Noise-like planes fall back
-    to a count table (small values) or a full unique.
-    """
-    import numpy as np
-
-    flat = plane.ravel()
-    if flat.size == 0:
-        return np.zeros(0, np.int64)
-    starts = np.flatnonzero(flat[1:] != flat[:-1])
-    if len(starts) < flat.size // 8:
-        values = np.unique(np.append(flat[starts + 1], flat[0]))
-    else:
-        top = int(flat.max())
-        if top < (1 << 24):
-            counts = np.bincount(flat.view(np.uint32), minlength=top + 1)  # uint32: no int64 copy
-            return np.flatnonzero(counts[1:]) + 1
-        values = np.unique(flat)
-    return values[values > 0].astype(np.int64)
 
 
 def _derived_cells(planes: list[Any]) -> Any:

@@ -301,7 +301,7 @@ def test_frames_larger_than_uint8_range_and_many_cells(tmp_path):
 
 @pytest.mark.parametrize("kind", ["runs", "noise-small", "noise-large", "empty", "constant"])
 def test_values_of_derived_cells_equal_numpy_unique(kind):
-    from dlformats_projectzip import _present_values
+    from dlformats.model import present_values
 
     rng = np.random.default_rng(5)
     plane = {
@@ -312,7 +312,7 @@ def test_values_of_derived_cells_equal_numpy_unique(kind):
         "constant": np.full((6, 6), 9),
     }[kind].astype(np.int32)
     values = np.unique(plane)
-    np.testing.assert_array_equal(_present_values(plane), values[values > 0])
+    np.testing.assert_array_equal(present_values(plane), values[values > 0])
 
 
 def test_members_that_are_not_simple_ome_go_through_the_series_path(tmp_path):
