@@ -9,6 +9,7 @@ to do about it.
 
 from __future__ import annotations
 
+import errno as _errno
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -208,6 +209,59 @@ class ReaderCrashedError(DLFormatsError):
     """
 
 
+class EnvironmentFailureError(DLFormatsError):
+    """The machine failed, not the file and not a plugin: no space left, permission denied, too many
+    open files, an I/O error of the device, the network.
+
+    Attributes:
+        errno: the ``errno`` of the underlying :class:`OSError`, when there is one.
+    """
+
+    def __init__(self, reason: str, *, errno: int | None = None, **kw: object) -> None:
+        self.errno = errno
+        super().__init__(reason, **kw)  # type: ignore[arg-type]
+
+
+class NetworkError(EnvironmentFailureError):
+    """A download failed: the server could not be reached, broke the protocol, or was too slow."""
+
+
+_ERRNO_WORDS = {
+    _errno.ENOSPC: "no space left on the device holding {path}",
+    _errno.EDQUOT: "disk quota exceeded on the device holding {path}",
+    _errno.EACCES: "permission denied for {path}",
+    _errno.EPERM: "operation not permitted on {path}",
+    _errno.EROFS: "{path} is on a read-only file system",
+    _errno.EMFILE: "too many open files in this process (while using {path})",
+    _errno.ENFILE: "too many open files on this system (while using {path})",
+    _errno.EIO: "input/output error of the device holding {path}",
+    _errno.ENOMEM: "out of memory (while using {path})",
+    _errno.EFBIG: "{path} would be larger than this file system allows",
+    _errno.ENAMETOOLONG: "the name {path} is too long for this file system",
+    _errno.ENOENT: "{path} does not exist",
+    _errno.ENOTDIR: "a folder in the path of {path} is not a folder",
+    _errno.EISDIR: "{path} is a folder",
+    _errno.ESTALE: "{path} is a stale network file handle",
+}
+
+
+def environment_error(exc: OSError, *, path: str | None, doing: str = "") -> EnvironmentFailureError | None:
+    """Translate an :class:`OSError` caused by the machine into an :class:`EnvironmentFailureError`.
+
+    Returns ``None`` for errors that are not environmental (the caller treats those as its own).
+    ``doing`` says what was attempted (``"writing"``), for the message; the original exception
+    should be chained by the caller (``raise err from exc``).
+    """
+    words = _ERRNO_WORDS.get(exc.errno) if exc.errno is not None else None
+    if words is None:
+        return None
+    shown = str(path) if path is not None else (str(exc.filename) if exc.filename else "the file")
+    reason = words.format(path=shown)
+    if doing:
+        reason = f"{doing}: {reason}"
+    return EnvironmentFailureError(reason, errno=exc.errno, path=path)
+
+
 @dataclass
 class PluginFailure:
     """A plugin that could not be loaded or whose declarations are invalid."""
@@ -239,9 +293,11 @@ __all__ = [
     "CorruptFileError",
     "DLFormatsError",
     "DLFormatsWarning",
+    "EnvironmentFailureError",
     "InconsistentDataError",
     "InvalidOptionError",
     "LimitExceededError",
+    "NetworkError",
     "NoReaderError",
     "NoWriterError",
     "NotMyFormat",
