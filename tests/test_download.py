@@ -8,6 +8,7 @@ folder is left in the temporary folder.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -148,6 +149,7 @@ def test_good_download_reads_every_spot(serve, tmp, response):
     assert (spots.x[999], spots.y[999], spots.columns["cellID"][999]) == (999.5, 1998.25, 999 % 7)
     assert project.provenance["spots"].source == f"{server.base}/spots.csv"
     del project, spots
+    gc.collect()
     assert leftovers(tmp) == []
 
 
