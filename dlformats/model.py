@@ -246,7 +246,7 @@ class Project:
             add(Problem("X", "the project has neither an image nor labels, nor cells, divisions or spots"))
         if self.y is not None and len(self.y.shape) == 4:
             kind = getattr(self.y.dtype, "kind", "?")
-            if kind not in "iub":
+            if kind not in "iubf":  # floats must hold whole numbers: checked plane by plane
                 add(Problem("y", f"labels must be integers, found dtype {self.y.dtype}"))
         if (
             self.X is not None
@@ -623,12 +623,21 @@ class _Relabelled:
         c, t, rest = key[0], key[1], key[2:]
         old, new = self._tables[c]
         plane = checked_labels(self._y[c, t], feature=c, frame=t, negatives=True, wide=True).astype(np.int64)
-        pos = np.minimum(np.searchsorted(old, plane), len(old) - 1)
-        if not np.array_equal(old[pos], plane):
+        flat = plane.ravel()
+        starts = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+        runs = len(starts) < flat.size // 8  # labels come in runs: look up one value per run
+        if runs:
+            starts = np.concatenate(([0], starts))
+            flat = flat[starts]
+        pos = np.minimum(np.searchsorted(old, flat), len(old) - 1)
+        if not np.array_equal(old[pos], flat):
             from .errors import InconsistentDataError
 
             raise InconsistentDataError(f"labels (y) feature {c} frame {t} changed while being relabelled")
         out = new[pos]
+        if runs:
+            out = np.repeat(out, np.diff(np.append(starts, plane.size)))
+        out = out.reshape(plane.shape)
         return out[rest] if rest else out
 
 

@@ -344,3 +344,36 @@ def test_export_rule_refuses_to_truncate_float_labels():
         apply_export_rule(np.array([[[[1.5, 1.0]]]]), [Cell(1, 1, 0)])
     out, _ = apply_export_rule(np.array([[[[2.0, 1.0]]]]), [Cell(1, 1, 0)])
     assert out.tolist() == [[[[0, 1]]]]
+
+
+# ------------------------------------------------------------------ float labels
+FLOAT_FORMATS = [*INT32_FORMATS, ("npz", "out.npz"), ("png", "out.png")]
+
+
+@pytest.mark.parametrize(("fmt", "name"), FLOAT_FORMATS)
+def test_float_labels_with_fractions_are_refused_never_truncated(tmp_path, fmt, name):
+    project = for_format(fmt, labels_project((5, 7), "float64", frames=1 if fmt == "png" else 2))
+    project.y[0, 0, 0, 0] = 1.5
+    options = {"part": "y"} if fmt == "png" else None
+    with pytest.raises(InconsistentDataError, match=r"non-integer values 1\.5") as info:
+        dlformats.write(project, tmp_path / name, format=fmt, options=options)
+    assert "round them" in str(info.value)
+    assert_nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize(("fmt", "name"), FLOAT_FORMATS)
+def test_float_labels_holding_whole_numbers_are_written(tmp_path, fmt, name):
+    project = for_format(fmt, labels_project((5, 7), "float32", frames=1 if fmt == "png" else 2))
+    options = {"part": "y"} if fmt == "png" else None
+    dlformats.write(project, tmp_path / name, format=fmt, options=options)
+    back = dlformats.read(tmp_path / name, format=fmt)
+    y = back.y if back.y is not None else back.X  # a PNG reads back as an image
+    np.testing.assert_array_equal(np.asarray(y), project.y)
+
+
+def test_validate_pixels_reports_fractions():
+    project = labels_project((5, 7), "float64")
+    project.y[0, 1, 0, 0] = np.nan
+    assert [p for p in project.validate() if p.severity == "error"] == []
+    problems = [str(p) for p in project.validate(pixels=True) if p.severity == "error"]
+    assert problems == ["error: y: feature 0 frame 1: non-integer values nan"]
