@@ -432,7 +432,7 @@ def test_sound_project_has_no_problems():
         ({"X": np.zeros((2, 4, 4), np.uint8)}, ("X", "error"), "4 dimensions"),
         ({"y": np.zeros((1, 2, 0, 4), np.int32)}, ("y", "error"), "empty axis"),
         ({"X": None, "y": None, "cells": None}, ("X", "error"), "neither"),
-        ({"y": np.zeros((1, 2, 4, 4), np.float32)}, ("y", "error"), "integers"),
+        ({"y": np.zeros((1, 2, 4, 4), np.complex64)}, ("y", "error"), "integers"),  # floats: checked per plane
         ({"y": np.zeros((1, 3, 4, 4), np.int32)}, ("y", "error"), "disagree"),
         ({"y": np.zeros((1, 2, 4, 5), np.int32)}, ("y", "error"), "disagree"),
         ({"channels": ["only one"]}, ("channels", "error"), "1 names for 2 channels"),
