@@ -65,7 +65,10 @@ class LazyArray:
 
     Attributes:
         shape: ``(channels, frames, height, width)``.
-        dtype: the numpy dtype of planes returned.
+        dtype: the numpy dtype of planes returned.  With ``labels=True``: int32, or
+            int64, uint32 and uint64 kept whole (writers of int32 formats check them);
+            float planes must hold whole numbers within int32 (else
+            :class:`~dlformats.errors.CorruptFileError`).
         frame_axis: which source axis became frames (``"T"``, ``"Z"`` or ``"B"``).
         limits: when given, ``numpy.asarray(view)`` first checks the whole array's
             size against ``limits.array_bytes`` (planes are always allowed).

@@ -642,7 +642,7 @@ class _Relabelled:
 
 
 def present_values(plane: Any) -> Any:
-    """The positive values of an int32 label plane, ascending, as int64.
+    """The positive values of an integer label plane, ascending, as int64.
 
     Labels come in runs: every value present starts a run, so the values where a
     row-major scan changes are all that need sorting.  Noise-like planes fall back

@@ -147,7 +147,11 @@ def test_relabel_maps_values_to_consecutive_ids_per_feature_and_rewrites_cells()
     np.testing.assert_array_equal(out.y[1, 2], expected[1, 2])  # planes one at a time, as writers read them
     rewritten = [Cell(3, 1, 0, 0), Cell(2, 2, 0, 0), Cell(3, 1, 1, 0), Cell(2, 3, 0, 1), Cell(1, 4, 2, 1)]
     assert sorted(out.cells) == sorted(rewritten)
-    assert out.features == ["a", "b"]
+    assert out.features == ["a", "b"] and isinstance(out.cells, list)
+    from dlformats.model import CellTable
+
+    table = dlformats.relabel(Project(y=y, cells=CellTable.from_cells(cells))).cells
+    assert isinstance(table, CellTable) and sorted(table) == sorted(rewritten)
     assert [p for p in out.validate(pixels=True) if p.part == "y" and p.severity == "error"] == []
 
 

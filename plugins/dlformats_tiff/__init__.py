@@ -56,8 +56,8 @@ z-slices; B is written as T), original dtype (native byte order), photometric
 project writes ``y`` (int32; with DeepCell Label's export rule applied when it has
 cells, so values are cells; uint32 labels without cells as they are).  Values int32
 cannot hold are refused by name (OME-TIFF has no 64-bit integers: write ``.npy`` or
-``.npz``, or renumber them with write option ``relabel=true``).  Write option ``compression`` (``none``, ``zlib``,
-``lzw``, ``zstd``, ``packbits``; default ``zlib``).
+``.npz``, or renumber them with write option ``relabel=true``).  Write option
+``compression`` (``none``, ``zlib``, ``lzw``, ``zstd``, ``packbits``; default ``zlib``).
 """
 
 from __future__ import annotations
