@@ -35,7 +35,7 @@ from .errors import (
 )
 from .hookspecs import hookimpl
 from .limits import Limits
-from .model import Cell, CellType, Division, Problem, Project, Provenance, Spots
+from .model import Cell, CellType, Division, Problem, Project, Provenance, Spots, relabel
 from .spec import FormatSpec, ReadOptions, WriteOptions
 
 if TYPE_CHECKING:
@@ -105,6 +105,7 @@ __all__ = [
     "info",
     "read",
     "read_all",
+    "relabel",
     "validate",
     "write",
 ]

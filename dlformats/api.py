@@ -15,6 +15,7 @@ from .errors import (
     DLFormatsError,
     DLFormatsWarning,
     InconsistentDataError,
+    InvalidOptionError,
     NotMyFormat,
     ReaderCrashedError,
 )
@@ -304,14 +305,28 @@ def write(
     The file is written under a temporary name in ``dst``'s folder and renamed at
     the end: a failure leaves an existing ``dst`` untouched and nothing behind.
     Returns the path written.
+
+    Option ``relabel`` (any format; default false): with ``True`` the labels are
+    first renumbered to consecutive ids per feature (:func:`dlformats.relabel`),
+    so that values int32 cannot hold, or negative ones, can be written to the
+    int32 formats, which otherwise refuse them.
     """
     dst = Path(dst)
     fmt = get_registry().writer_for(str(dst), format)
     project.check(path=str(dst))
+    extra = dict(options or {})
+    if _relabel_option(extra.pop("relabel", False), dst):
+        from .model import relabel
+
+        try:
+            project = relabel(project)
+        except DLFormatsError as exc:
+            exc.located(str(dst))
+            raise
     from .atomic import atomic_target
 
     assert fmt.spec.write is not None
-    wopts = WriteOptions(extra=dict(options or {}), progress=progress)
+    wopts = WriteOptions(extra=extra, progress=progress)
     with atomic_target(dst, directory=fmt.spec.folder) as tmp:
         try:
             fmt.spec.write(project, tmp, wopts)
@@ -335,6 +350,12 @@ def write(
                 format=fmt.name,
             ) from exc
     return dst
+
+
+def _relabel_option(value: Any, dst: Path) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise InvalidOptionError(f"write option relabel={value!r}", path=str(dst), hint="use relabel=true or relabel=false")
 
 
 def convert(

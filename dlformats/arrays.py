@@ -19,7 +19,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import AmbiguousInputError, CorruptFileError, InvalidOptionError, UnsupportedFeatureError
+from .errors import (
+    AmbiguousInputError,
+    CorruptFileError,
+    InconsistentDataError,
+    InvalidOptionError,
+    UnsupportedFeatureError,
+)
 
 if TYPE_CHECKING:
     from .limits import Limits
@@ -59,7 +65,10 @@ class LazyArray:
 
     Attributes:
         shape: ``(channels, frames, height, width)``.
-        dtype: the numpy dtype of planes returned.
+        dtype: the numpy dtype of planes returned.  With ``labels=True``: int32, or
+            int64, uint32 and uint64 kept whole (writers of int32 formats check them);
+            float planes must hold whole numbers within int32 (else
+            :class:`~dlformats.errors.CorruptFileError`).
         frame_axis: which source axis became frames (``"T"``, ``"Z"`` or ``"B"``).
         limits: when given, ``numpy.asarray(view)`` first checks the whole array's
             size against ``limits.array_bytes`` (planes are always allowed).
@@ -127,7 +136,10 @@ class LazyArray:
         if labels:
             if src_dtype.kind not in "biuf":
                 raise UnsupportedFeatureError(f"labels of dtype {src_dtype} are not supported", path=path)
-            self.dtype = np.dtype(np.int32)
+            from .model import label_dtype
+
+            # int64, uint32 and uint64 labels are kept whole: writers of int32 formats check them
+            self.dtype = label_dtype(src_dtype, wide=True)
         else:
             if src_dtype.kind not in "biuf":
                 raise UnsupportedFeatureError(f"images of dtype {src_dtype} are not supported", path=path)
@@ -169,18 +181,14 @@ class LazyArray:
         return self._convert(plane)
 
     def _convert(self, plane: Any) -> Any:
-        import numpy as np
-
         if not self._labels:
             return plane.astype(self.dtype, copy=False)
-        if plane.dtype.kind == "f":
-            if not np.all(np.isfinite(plane)) or not np.array_equal(plane, np.round(plane)):
-                raise CorruptFileError("labels hold non-integer values", path=self.path)
-        if plane.dtype.kind in "iuf" and plane.dtype != np.int32 and plane.size:
-            lo, hi = plane.min(), plane.max()
-            if lo < -(2**31) or hi > 2**31 - 1:
-                raise UnsupportedFeatureError(f"label values {lo}..{hi} do not fit in int32", path=self.path)
-        return plane.astype(np.int32, copy=False)
+        from .model import checked_labels
+
+        try:
+            return checked_labels(plane, negatives=True, wide=True).astype(self.dtype, copy=False)
+        except InconsistentDataError as exc:  # float labels: the file holds what no label can be
+            raise CorruptFileError(exc.reason, path=self.path) from exc
 
     def __getitem__(self, key: Any) -> Any:
         import numpy as np

@@ -3,8 +3,12 @@
 Axis conventions (DeepCell Label's):
 
 * ``X``, the image: ``(channels, frames, height, width)``, original dtype, never rescaled.
-* ``y``, the labels: ``(features, frames, height, width)``, int32.  A pixel value
-  encodes one or more cells through :attr:`Project.cells`.
+* ``y``, the labels: ``(features, frames, height, width)``, int32 (readers keep
+  int64, uint32 and uint64 labels as they are).  A pixel value encodes one or more
+  cells through :attr:`Project.cells`; 0 is background.  Writers of int32 formats
+  take planes through :func:`checked_labels`: values int32 cannot hold and negative
+  values are an :class:`~dlformats.errors.InconsistentDataError`, never wrapped or
+  clipped; :func:`relabel` (write option ``relabel=true``) renumbers them.
 * "frames" is DeepCell Label's single axis for time, z or batch;
   :attr:`Project.frame_axis` records which (``"T"``, ``"Z"`` or ``"B"``).
 * Spot coordinates are in pixels: ``x`` along width, ``y`` along height.
@@ -22,7 +26,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -124,8 +128,9 @@ class Project:
 
     Attributes:
         X: image, ``(channels, frames, height, width)``, original dtype; may be lazy.
-        y: labels, ``(features, frames, height, width)``, int32; may be lazy; ``None``
-            when the source has no labels (writers then write zeros).
+        y: labels, ``(features, frames, height, width)``, integers (int32; int64,
+            uint32 and uint64 are checked plane by plane when written as int32); may be
+            lazy; ``None`` when the source has no labels (writers then write zeros).
         cells: ``cells.json`` entries; ``None`` when the source says nothing about
             cells (writers then derive one cell per non-zero value, per frame and feature).
         divisions: cell divisions.
@@ -183,16 +188,21 @@ class Project:
 
         return np.asarray(self.X[c, t])
 
-    def label_frame(self, c: int, t: int) -> np.ndarray:
+    def label_frame(self, c: int, t: int, *, negatives: bool = False, wide: bool = False) -> np.ndarray:
         """Return the ``(height, width)`` int32 plane of label feature ``c`` at frame ``t``.
 
-        Zeros when the project has no labels.
+        Zeros when the project has no labels.  The plane goes through
+        :func:`checked_labels`: values int32 cannot hold, negative values (unless
+        ``negatives``) and non-integer values raise
+        :class:`~dlformats.errors.InconsistentDataError` naming the feature, the frame
+        and some of the values.  With ``wide=True`` int64, uint32 and uint64 planes
+        come back as they are (for formats that store them).
         """
         import numpy as np
 
         if self.y is None:
             return np.zeros(self.frame_shape, np.int32)
-        return np.asarray(self.y[c, t]).astype(np.int32, copy=False)
+        return checked_labels(self.y[c, t], feature=c, frame=t, negatives=negatives, wide=wide)
 
     def cells_or_derived(self) -> list[Cell]:
         """Return :attr:`cells`, or derive them from the labels (value = cell) when ``None``.
@@ -214,8 +224,10 @@ class Project:
         without ``X`` and ``y`` is sound when it holds other parts (a lineage or a
         spots table read on its own); its frames and features are then unknown, so
         only their signs are checked.  With ``pixels=True`` it also reads
-        every label plane once and reports cells whose value is absent from their
-        frame and values present in a frame but used by no cell.
+        every label plane once and reports values an int32 label cannot hold and
+        negative values (errors: int32 formats refuse them), and, when the project
+        lists cells, cells whose value is absent from their frame and values present
+        in a frame but used by no cell.
         """
         problems: list[Problem] = []
         add = problems.append
@@ -234,7 +246,7 @@ class Project:
             add(Problem("X", "the project has neither an image nor labels, nor cells, divisions or spots"))
         if self.y is not None and len(self.y.shape) == 4:
             kind = getattr(self.y.dtype, "kind", "?")
-            if kind not in "iub":
+            if kind not in "iubf":  # floats must hold whole numbers: checked plane by plane
                 add(Problem("y", f"labels must be integers, found dtype {self.y.dtype}"))
         if (
             self.X is not None
@@ -317,7 +329,7 @@ class Project:
             elif not all(_finite_number(v) for v in (*self.spots.x, *self.spots.y)):
                 add(Problem("spots", "coordinates must be finite numbers"))
 
-        if pixels and self.y is not None and self.cells is not None:
+        if pixels and self.y is not None:
             problems.extend(_pixel_problems(self))
         return problems
 
@@ -394,7 +406,13 @@ def _pixel_problems(project: Project) -> Iterator[Problem]:
         by_frame.setdefault((cell.c, cell.t), set()).add(cell.value)
     for c in range(project.num_features):
         for t in range(project.num_frames):
-            present = set(np.unique(project.label_frame(c, t)).tolist()) - {0}
+            plane = np.asarray(project.y[c, t])
+            issues = label_problems(plane)
+            for issue in issues:
+                yield Problem("y", f"feature {c} frame {t}: {issue}")
+            if project.cells is None or (issues and plane.dtype.kind not in "iub"):
+                continue
+            present = set(np.unique(plane).tolist()) - {0}
             listed = by_frame.get((c, t), set())
             absent = sorted(listed - present)
             if absent:
@@ -404,8 +422,227 @@ def _pixel_problems(project: Project) -> Iterator[Problem]:
                 yield Problem("y", f"feature {c} frame {t}: values {unused[:20]} used by no cell", "warning")
 
 
+# --------------------------------------------------------------- label values
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+RELABEL_HINT = (
+    "relabel them to consecutive ids with write option relabel=true (--write-option relabel=true) "
+    "or dlformats.relabel(project), or write .npy/.npz, which keep 64-bit labels"
+)
+"""What to do about label values int32 cannot hold, or negative ones."""
+
+
+def _wide(dtype: Any) -> bool:
+    """True for integer dtypes holding values int32 cannot: int64, uint32, uint64."""
+    return dtype.kind in "iu" and dtype.itemsize >= 4 and not (dtype.kind == "i" and dtype.itemsize == 4)
+
+
+def label_dtype(dtype: Any, *, wide: bool = False) -> np.dtype:
+    """The dtype :func:`checked_labels` gives planes of ``dtype``: int32, or with ``wide`` the wide dtype itself."""
+    import numpy as np
+
+    dtype = np.dtype(dtype)
+    return dtype.newbyteorder("=") if wide and _wide(dtype) else np.dtype(np.int32)
+
+
+def _some(values: Any) -> str:
+    """A few distinct ``values``, ascending, for a message."""
+    import numpy as np
+
+    distinct = np.unique(values)
+    shown = ", ".join(str(v) for v in distinct[:5].tolist())
+    return shown + (f" and {len(distinct) - 5} more" if len(distinct) > 5 else "")
+
+
+def label_problems(plane: Any, *, negatives: bool = False) -> list[str]:
+    """What keeps a label plane from being stored as int32, each naming some offending values.
+
+    Non-integer (or non-finite) values, values beyond int32 and, unless ``negatives``,
+    negative values.  An empty list when the plane can be cast without loss.  Reads
+    the plane once or twice (min and max); the offending values only on failure.
+    """
+    import numpy as np
+
+    plane = np.asarray(plane)
+    kind = plane.dtype.kind
+    if kind not in "biuf":
+        return [f"labels of dtype {plane.dtype} are not integers"]
+    if plane.size == 0 or kind == "b" or (kind == "u" and plane.dtype.itemsize <= 2):
+        return []
+    out: list[str] = []
+    if kind == "f":
+        with np.errstate(invalid="ignore"):
+            broken = ~np.isfinite(plane) | (plane != np.round(plane))
+        if broken.any():
+            out.append(f"non-integer values {_some(plane[broken])}")
+            plane = plane[~broken]
+            if plane.size == 0:
+                return out
+    low, high = plane.min(), plane.max()
+    if high > INT32_MAX or (kind != "u" and low < INT32_MIN):
+        beyond = plane > INT32_MAX
+        if kind != "u":
+            beyond |= plane < INT32_MIN
+        out.append(f"values {_some(plane[beyond])} do not fit in int32 ({INT32_MIN}..{INT32_MAX})")
+    if not negatives and kind != "u" and low < 0:
+        below = (plane < 0) & (plane >= INT32_MIN)
+        if below.any():
+            out.append(f"negative values {_some(plane[below])} (a label is 0, background, or positive)")
+    return out
+
+
+def checked_labels(
+    plane: Any,
+    *,
+    feature: int | None = None,
+    frame: int | None = None,
+    negatives: bool = False,
+    wide: bool = False,
+) -> np.ndarray:
+    """The one conversion of a ``(height, width)`` label plane to int32: checked, never wrapped.
+
+    bool, uint8 and uint16 planes are cast; int8, int16 and int32 planes are cast once
+    found non-negative (or with ``negatives=True``); int64, uint32, uint64 and float
+    planes only when every value is a whole number within int32 (and non-negative).
+    With ``wide=True`` int64, uint32 and uint64 planes are returned as they are, in
+    native byte order, unchecked (for formats that store them).
+
+    Raises:
+        InconsistentDataError: naming part ``y``, ``feature`` and ``frame`` when given,
+            some offending values and how to relabel; its ``problems`` hold one
+            :class:`Problem` of part ``y``.
+    """
+    import numpy as np
+
+    plane = np.asarray(plane)
+    dtype = plane.dtype
+    kind, size = dtype.kind, dtype.itemsize
+    if kind == "b" or (kind == "u" and size <= 2):
+        return plane.astype(np.int32, copy=False)
+    if wide and _wide(dtype):
+        return plane.astype(dtype.newbyteorder("="), copy=False)
+    if kind == "i" and size <= 4 and (negatives or plane.size == 0 or plane.min() >= 0):
+        return plane.astype(np.int32, copy=False)
+    issues = label_problems(plane, negatives=negatives)
+    if not issues:
+        return plane.astype(np.int32, copy=False)
+    from .errors import InconsistentDataError
+
+    where = "" if feature is None and frame is None else f"feature {feature} frame {frame}: "
+    message = where + "; ".join(issues)
+    whole = all(issue.startswith("non-integer") or issue.startswith("labels of dtype") for issue in issues)
+    raise InconsistentDataError(
+        f"labels (y) {message}",
+        problems=[Problem("y", message)],
+        hint="labels must be whole numbers: round them or cast them to an integer type" if whole else RELABEL_HINT,
+    )
+
+
+def relabel(project: Project) -> Project:
+    """A copy of ``project`` whose label values are consecutive ids per feature, as int32.
+
+    Per feature, the distinct values of every frame (and the values of its cells)
+    become ``1, 2, 3...`` in ascending order, negative values first; 0 stays 0.  The
+    mapping is the same in every frame of a feature, and :attr:`Project.cells` get
+    their ``value`` rewritten with it (cell ids, divisions and everything else are
+    unchanged).  Reads every label plane once now, to find the values; the new ``y``
+    is lazy and maps each plane when it is read.  The project itself is not modified.
+
+    Raises:
+        InconsistentDataError: non-integer labels, or uint64 values beyond int64.
+    """
+    import numpy as np
+
+    out = replace(project, provenance=dict(project.provenance), metadata=dict(project.metadata))
+    y = project.y
+    if y is None or 0 in tuple(y.shape) or len(tuple(y.shape)) != 4:
+        return out
+    features, frames = int(y.shape[0]), int(y.shape[1])
+    table = CellTable.from_cells(project.cells) if project.cells is not None else None
+    tables: list[tuple[Any, Any]] = []
+    for c in range(features):
+        found = [_distinct_nonzero(y[c, t], c, t) for t in range(frames)]
+        if table is not None:
+            found.append(table.value[(table.c == c) & (table.value != 0)])
+        old = np.union1d(np.concatenate(found), np.zeros(1, np.int64))
+        if len(old) - 1 > INT32_MAX:
+            from .errors import InconsistentDataError
+
+            raise InconsistentDataError(f"labels (y) feature {c} hold {len(old) - 1} values, more than int32 ids")
+        rank = np.arange(len(old), dtype=np.int64)
+        zero = int(np.searchsorted(old, 0))
+        new = np.where(rank < zero, rank + 1, rank).astype(np.int32)
+        new[zero] = 0
+        tables.append((old, new))
+    from .arrays import LazyArray
+
+    out.y = LazyArray(_Relabelled(y, tables), "CTYX", labels=True)
+    if table is not None:
+        value = table.value.copy()
+        for c, (old, new) in enumerate(tables):
+            rows = table.c == c
+            value[rows] = new[np.searchsorted(old, table.value[rows])]
+        cells = CellTable(value, table.cell, table.t, table.c)
+        out.cells = cells if isinstance(project.cells, CellTable) else list(cells)
+    return out
+
+
+def _distinct_nonzero(plane: Any, c: int, t: int) -> Any:
+    """The distinct non-zero values of a label plane, as int64."""
+    import numpy as np
+
+    plane = checked_labels(plane, feature=c, frame=t, negatives=True, wide=True)
+    if plane.dtype == np.uint64 and plane.size and int(plane.max()) > np.iinfo(np.int64).max:
+        from .errors import InconsistentDataError
+
+        big = plane[plane > np.iinfo(np.int64).max]
+        raise InconsistentDataError(
+            f"labels (y) feature {c} frame {t}: values {_some(big)} are beyond int64 and cannot be relabelled"
+        )
+    values = present_values(plane)
+    if plane.dtype.kind == "i" and plane.size and plane.min() < 0:
+        values = np.concatenate([np.unique(plane[plane < 0]).astype(np.int64), values])
+    return values
+
+
+class _Relabelled:
+    """``(features, frames, height, width)`` labels mapped through one sorted table per feature."""
+
+    def __init__(self, y: Any, tables: list[tuple[Any, Any]]) -> None:
+        import numpy as np
+
+        self._y = y
+        self._tables = tables
+        self.shape = tuple(int(s) for s in y.shape)
+        self.dtype = np.dtype(np.int32)
+        self.ndim = 4
+
+    def __getitem__(self, key: tuple[Any, ...]) -> Any:
+        import numpy as np
+
+        c, t, rest = key[0], key[1], key[2:]
+        old, new = self._tables[c]
+        plane = checked_labels(self._y[c, t], feature=c, frame=t, negatives=True, wide=True).astype(np.int64)
+        flat = plane.ravel()
+        starts = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+        runs = len(starts) < flat.size // 8  # labels come in runs: look up one value per run
+        if runs:
+            starts = np.concatenate(([0], starts))
+            flat = flat[starts]
+        pos = np.minimum(np.searchsorted(old, flat), len(old) - 1)
+        if not np.array_equal(old[pos], flat):
+            from .errors import InconsistentDataError
+
+            raise InconsistentDataError(f"labels (y) feature {c} frame {t} changed while being relabelled")
+        out = new[pos]
+        if runs:
+            out = np.repeat(out, np.diff(np.append(starts, plane.size)))
+        out = out.reshape(plane.shape)
+        return out[rest] if rest else out
+
+
 def present_values(plane: Any) -> Any:
-    """The positive values of an int32 label plane, ascending, as int64.
+    """The positive values of an integer label plane, ascending, as int64.
 
     Labels come in runs: every value present starts a run, so the values where a
     row-major scan changes are all that need sorting.  Noise-like planes fall back
@@ -428,19 +665,22 @@ def present_values(plane: Any) -> Any:
     return values[values > 0].astype(np.int64)
 
 
-def derive_cells(project: Project) -> list[Cell]:
-    """One cell per non-zero label value per frame and feature, with cell = value.
+def derive_cells(project: Project, *, checked: bool = False) -> list[Cell]:
+    """One cell per positive label value per frame and feature, with cell = value.
 
     This is what DeepCell Label does for labels that come without ``cells.json``.
-    Reads every label plane once.
+    Reads every label plane once.  Values int32 cannot hold are kept, unless
+    ``checked``: then planes go through :func:`checked_labels`, which refuses them
+    (and negative values) by name.
     """
 
     cells: list[Cell] = []
     if project.y is None:
         return cells
+    lenient = not checked
     for c in range(project.num_features):
         for t in range(project.num_frames):
-            values = present_values(project.label_frame(c, t))
+            values = present_values(project.label_frame(c, t, negatives=lenient, wide=lenient))
             cells.extend(Cell(v, v, t, c) for v in values.tolist())
     return cells
 
@@ -525,8 +765,8 @@ class ExportPlan:
             out[...] = 0
             return out
         top = int(old[-1])
-        if plane.dtype.kind not in "iu":
-            plane = plane.astype(np.int64)
+        if plane.dtype.kind not in "iu":  # bool, or floats: whole numbers only, never truncated
+            plane = checked_labels(plane, feature=c, frame=t, negatives=True)
         if top < (1 << 24):
             # Dense table; take(mode="clip") sends negatives to slot 0 and values above the
             # largest listed one to the last slot, and both slots map to 0.
@@ -680,7 +920,11 @@ __all__ = [
     "Provenance",
     "Spots",
     "apply_export_rule",
+    "checked_labels",
     "derive_cells",
+    "label_dtype",
+    "label_problems",
     "plan_export",
     "present_values",
+    "relabel",
 ]

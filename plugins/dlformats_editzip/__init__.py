@@ -334,6 +334,10 @@ def _frame_bytes(array: Any, dtype: str, shape: tuple[int, int] | None, what: st
     target = np.dtype(dtype)
     if array.dtype.kind not in "iub":
         raise InvalidOptionError(f"{what} must hold integers, found dtype {array.dtype}")
+    if what == "labels":  # the one checked cast of labels: values beyond int32 are refused by name
+        from dlformats.model import checked_labels
+
+        array = checked_labels(array, negatives=True)
     if array.size:
         info = np.iinfo(target)
         low, high = int(array.min()), int(array.max())

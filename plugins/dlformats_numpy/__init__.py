@@ -45,7 +45,8 @@ per batch, and read option ``batch=N`` (or ``select={"B": N}``) keeps one.
 Writing (DeepCell's channels-last layout, always 4-D): ``.npz`` holds ``X``
 ``(frames, height, width, channels)`` in the image's dtype, ``y`` ``(frames, height,
 width, features)`` int32 (re-encoded by DeepCell Label's export rule when the project
-lists cells: each value is then its cell), and ``channels``, ``features`` and
+lists cells: each value is then its cell; without cells int64, uint32 and uint64
+labels keep their type and values), and ``channels``, ``features`` and
 ``embeddings`` when the project has them (cell types are not written).  Write option
 ``compress`` (default true) deflates members; ``compress=false`` stores them so they
 can be memory-mapped.  ``.npy`` holds ``X`` the same way (write option ``part="y"``:

@@ -24,14 +24,24 @@ def _image_dtype(project: Project) -> Any:
     return dtype
 
 
-def _label_plane(project: Project) -> Callable[[int, int], Any]:
-    """Label planes as DeepCell Label exports them: each value its cell, when the project lists cells."""
-    if project.cells is None:
-        return project.label_frame
-    from dlformats.model import plan_export
+def _label_plane(project: Project) -> tuple[Any, Callable[[int, int], Any]]:
+    """The dtype of the label planes written, and the planes.
 
+    When the project lists cells, as DeepCell Label exports them: int32, each value
+    its cell (values int32 cannot hold, or negative ones, are refused by name).
+    Without cells, the labels as they are: int64, uint32 and uint64 keep their type
+    (npy holds them), other types become int32 (checked; negative values kept).
+    """
+    import numpy as np
+
+    from dlformats.model import label_dtype, plan_export
+
+    if project.cells is None:
+        dtype = label_dtype(project.y.dtype, wide=True)
+        wide = dtype != np.int32  # planes of any other type are cast to int32, checked
+        return dtype, lambda c, t: project.label_frame(c, t, negatives=True, wide=wide)
     plan = plan_export(project.cells)
-    return lambda c, t: plan.apply(project.label_frame(c, t), c, t)
+    return np.dtype(np.int32), lambda c, t: plan.apply(project.label_frame(c, t), c, t)
 
 
 def _counted(blocks: Iterator[Any], options: WriteOptions, done: list[int], total: int) -> Iterator[Any]:
@@ -47,9 +57,7 @@ def _channels_last_shape(array: Any) -> tuple[int, int, int, int]:
 
 
 def write_npy_file(project: Project, path: Path, options: WriteOptions) -> None:
-    """Write ``X`` (or, with option ``part="y"``, the labels as int32) as one ``(frames, H, W, C)`` ``.npy``."""
-    import numpy as np
-
+    """Write ``X`` (with option ``part="y"`` the labels, see :func:`_label_plane`) as one ``(frames, H, W, C)`` npy."""
     part = options.extra.get("part", "X")
     if part not in ("X", "y"):
         raise InvalidOptionError(f"write option part={part!r}", hint="use part=X (image) or part=y (labels)")
@@ -59,14 +67,17 @@ def write_npy_file(project: Project, path: Path, options: WriteOptions) -> None:
     if part == "X":
         dtype, plane = _image_dtype(project), None
     else:
-        dtype, plane = np.dtype(np.int32), _label_plane(project)
+        dtype, plane = _label_plane(project)
     blocks = _counted(frames_last(array, dtype, plane), options, [0], int(array.shape[1]))
     with open(path, "wb") as out:
         write_npy(out, _channels_last_shape(array), dtype, blocks)
 
 
 def write_npz_file(project: Project, path: Path, options: WriteOptions) -> None:
-    """Write ``X.npy`` ``(frames, H, W, C)``, ``y.npy`` ``(frames, H, W, features)`` int32 and the names.
+    """Write ``X.npy`` ``(frames, H, W, C)``, ``y.npy`` ``(frames, H, W, features)`` and the names.
+
+    ``y`` is int32, or int64, uint32 or uint64 labels as they are when the project
+    lists no cells (see :func:`_label_plane`).
 
     Option ``compress`` (default true) deflates the members; ``compress=false`` stores
     them, so that readers (dlformats, ``np.load(mmap_mode=...)`` on extracted members)
@@ -82,7 +93,7 @@ def write_npz_file(project: Project, path: Path, options: WriteOptions) -> None:
     if project.X is not None:
         arrays.append(("X", project.X, _image_dtype(project), None))
     if project.y is not None:
-        arrays.append(("y", project.y, np.dtype(np.int32), _label_plane(project)))
+        arrays.append(("y", project.y, *_label_plane(project)))
     small: dict[str, Any] = {}
     if project.X is not None and any(project.channels):
         small["channels"] = np.array(project.channels, dtype=str)

@@ -230,7 +230,10 @@ def _plane_to_write(project: Project, options: WriteOptions) -> Any:
     if part == "y":
         if nchan != 1:
             raise UnsupportedFeatureError(f"a label PNG holds one feature; the labels have {nchan}")
-        plane = np.asarray(array[0, frame])
+        from dlformats.model import checked_labels
+
+        # whole numbers only (floats are never truncated); wide integers kept for the range check
+        plane = checked_labels(array[0, frame], feature=0, frame=frame, negatives=True, wide=True)
         lo, hi = (int(plane.min()), int(plane.max())) if plane.size else (0, 0)
         if lo < 0 or hi > 65535:
             raise UnsupportedFeatureError(f"label values {lo}..{hi} do not fit in a 16-bit PNG", hint="write a TIFF")

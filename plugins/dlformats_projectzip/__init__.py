@@ -21,6 +21,9 @@ Writing applies DeepCell Label's export rule to ``y`` plane by plane with one
 lookup table per plane, streams planes into the TIFFs (so a project larger than
 memory converts) and stores the TIFFs uncompressed in the zip (their pixels are
 compressed inside the TIFF where that pays: labels with deflate by default).
+Label values int32 cannot hold, and negative ones, are refused by name
+(:func:`dlformats.model.checked_labels`); write option ``relabel=true`` renumbers
+them first.
 
 Write options (``--write-option key=value``): ``compression`` for y (``zlib``
 default, ``zstd``, ``none``), ``image_compression`` for X (``auto`` default: deflate
@@ -323,11 +326,11 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
         nonlocal done
         for c in range(features):
             for t in range(frames):
-                plane = project.label_frame(c, t)
+                plane = project.label_frame(c, t)  # checked: int32 and never negative
                 if plan is not None:
                     out = plan.apply(plane, c, t)
-                else:  # no cells.json: every positive value is its own cell; negatives become 0
-                    out = plane if plane.size == 0 or plane.min() >= 0 else np.maximum(plane, 0, dtype=np.int32)
+                else:  # no cells.json: every positive value is its own cell
+                    out = plane
                     derived.append((present_values(out), t, c))
                 yield out
                 done += 1

@@ -42,7 +42,8 @@ Ambiguity is never resolved by silently keeping index 0:
   labels may be wrong (e.g. 20 time points of 5 z-slices stored as "5 channels, 20
   slices"): option ``axes`` (``axes="ZCYX"`` confirms the header).
 
-With read option ``role="labels"`` the array becomes ``y`` (int32) instead of ``X``.
+With read option ``role="labels"`` the array becomes ``y`` (int32; int64, uint32 and
+uint64 labels keep their type) instead of ``X``.
 Channel names come from the OME ``Channel Name`` attributes (``red``, ``green``,
 ``blue``, ``alpha`` for RGB(A) samples).  A file that is one part of a multi-file
 OME-TIFF (OME-XML ``BinaryOnly``) reads as its own planes, with a warning naming the
@@ -53,8 +54,10 @@ z-slices; B is written as T), original dtype (native byte order), photometric
 ``minisblack``, channel names in the OME ``Channel Name`` attributes, BigTIFF when over
 2 GiB, one page per plane streamed from the (possibly lazy) array.  A labels-only
 project writes ``y`` (int32; with DeepCell Label's export rule applied when it has
-cells, so values are cells).  Write option ``compression`` (``none``, ``zlib``,
-``lzw``, ``zstd``, ``packbits``; default ``zlib``).
+cells, so values are cells; uint32 labels without cells as they are).  Values int32
+cannot hold are refused by name (OME-TIFF has no 64-bit integers: write ``.npy`` or
+``.npz``, or renumber them with write option ``relabel=true``).  Write option
+``compression`` (``none``, ``zlib``, ``lzw``, ``zstd``, ``packbits``; default ``zlib``).
 """
 
 from __future__ import annotations
@@ -351,7 +354,9 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
         raise InvalidOptionError("the project has neither an image nor labels to write", path=str(path))
     compression = _compression(options, path)
     channels, frames, height, width = (int(s) for s in array.shape)
-    dtype = np.dtype(np.int32) if labels else np.dtype(array.dtype).newbyteorder("=")
+    # Labels are int32 (checked: nothing wraps), or uint32 kept as it is; OME holds no 64-bit integers.
+    keep = labels and project.cells is None and np.dtype(array.dtype).str[1:] == "u4"
+    dtype = (np.dtype(np.uint32) if keep else np.dtype(np.int32)) if labels else np.dtype(array.dtype).newbyteorder("=")
     if dtype.kind in "iu" and dtype.itemsize > 4:
         # OME pixel types stop at 32-bit integers; tifffile raises OmeXmlError (a crash, to the core).
         raise UnsupportedFeatureError(
@@ -370,9 +375,12 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
         done = 0
         for c in range(channels):
             for t in range(frames):
-                plane = np.asarray(array[c, t])
-                if plan is not None:
-                    plane = plan.apply(plane, c, t)
+                if not labels:
+                    plane = np.asarray(array[c, t])
+                elif plan is not None:
+                    plane = plan.apply(project.label_frame(c, t), c, t)
+                else:
+                    plane = project.label_frame(c, t, negatives=True, wide=keep)
                 yield np.ascontiguousarray(plane, dtype=dtype)
                 done += 1
                 options.report(done, total)

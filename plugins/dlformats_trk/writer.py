@@ -24,7 +24,7 @@ from dlformats import (
     WriteOptions,
 )
 from dlformats.jsonio import dump_json
-from dlformats.model import plan_export
+from dlformats.model import derive_cells, plan_export
 from dlformats.npyio import header_bytes
 from dlformats.parts import divisions_to_lineage
 
@@ -50,7 +50,9 @@ def write(project: Project, path: Path, options: WriteOptions) -> None:
         raise UnsupportedFeatureError("a trk needs an image or labels; the project has neither")
     feature = _feature(project, options)
     frames, (height, width) = project.num_frames, project.frame_shape
-    cells = [c for c in project.cells_or_derived() if c.c == feature]
+    # Cells derived from checked planes: label values int32 cannot hold are named, not planned.
+    derived = project.cells if project.cells is not None else derive_cells(project, checked=True)
+    cells = [c for c in derived if c.c == feature]
     _refuse_overlaps(cells)
     plan = plan_export(cells)
     lineage = divisions_to_lineage(plan.cells, project.divisions)

@@ -15,6 +15,7 @@ import dlformats
 from dlformats import (
     Cell,
     CorruptFileError,
+    InconsistentDataError,
     InvalidOptionError,
     LimitExceededError,
     Limits,
@@ -192,11 +193,14 @@ def test_answer_to_a_file_object():
 
 
 @pytest.mark.parametrize(
-    ("labels", "text"),
-    [(np.zeros((1, 2, 3), np.int32), "must have shape (height, width)"), (np.full((2, 2), 2**40), "do not fit")],
+    ("labels", "error", "text"),
+    [
+        (np.zeros((1, 2, 3), np.int32), InvalidOptionError, "must have shape (height, width)"),
+        (np.full((2, 2), 2**40), InconsistentDataError, "values 1099511627776 do not fit in int32"),
+    ],
 )
-def test_a_bad_answer_writes_nothing(tmp_path, labels, text):
-    with pytest.raises(InvalidOptionError) as info:
+def test_a_bad_answer_writes_nothing(tmp_path, labels, error, text):
+    with pytest.raises(error) as info:
         write_edit_answer(tmp_path / "answer.zip", labels, [])
     assert text in str(info.value)
     assert list(tmp_path.iterdir()) == []

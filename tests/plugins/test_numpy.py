@@ -154,7 +154,7 @@ def test_npz_as_a_separate_labels_source(tmp_path):
     np.save(tmp_path / "image.npy", image)
     np.savez(tmp_path / "labels.npz", mask)  # arr_0 only: the first array becomes the labels
     project = dlformats.read(tmp_path / "image.npy", labels=tmp_path / "labels.npz")
-    assert project.y.dtype == np.int32 and np.array_equal(np.asarray(project.y)[0, 0], mask)
+    assert project.y.dtype == np.int64 and np.array_equal(np.asarray(project.y)[0, 0], mask)  # kept whole
 
 
 def test_labels_with_one_dimension_fewer_follow_the_image(tmp_path):
