@@ -17,6 +17,7 @@ from .errors import (
     InconsistentDataError,
     NotMyFormat,
     ReaderCrashedError,
+    environment_failure,
 )
 from .limits import DEFAULT_LIMITS, Limits
 from .model import PARTS, Problem, Project, Provenance
@@ -79,6 +80,9 @@ def _read_source(
             raise DLFormatsError("out of memory while reading", path=source.name, format=fmt.name) from exc
         except Exception as exc:
             source.close()
+            if (env := environment_failure(exc, path=source.name, doing="reading")) is not None:
+                env.format = fmt.name
+                raise env from exc
             raise ReaderCrashedError(
                 f"reader of format {fmt.name!r} (plugin {fmt.plugin}) crashed: {type(exc).__name__}: {exc}",
                 path=source.name,
@@ -304,8 +308,16 @@ def write(
     The file is written under a temporary name in ``dst``'s folder and renamed at
     the end: a failure leaves an existing ``dst`` untouched and nothing behind.
     Returns the path written.
+
+    Raises:
+        TypeError: ``project`` is not a :class:`Project` or ``dst`` not a path.
+        DLFormatsError: a subclass naming ``dst`` and the problem;
+            :class:`~dlformats.errors.EnvironmentFailureError` when the machine failed
+            (full disk, permission denied, too many open files...).
     """
-    dst = Path(dst)
+    if not isinstance(project, Project):
+        raise TypeError(f"write() needs a dlformats.Project to write, not {_type_name(project)}")
+    dst = _target_path(dst, "write")
     fmt = get_registry().writer_for(str(dst), format)
     project.check(path=str(dst))
     from .atomic import atomic_target
@@ -328,6 +340,9 @@ def write(
         except MemoryError as exc:
             raise DLFormatsError("out of memory while writing", path=str(dst), format=fmt.name) from exc
         except Exception as exc:
+            if (env := environment_failure(exc, path=str(dst), doing="writing")) is not None:
+                env.format = fmt.name
+                raise env from exc
             text = str(exc).replace(str(tmp), str(dst))
             raise ReaderCrashedError(
                 f"writer of format {fmt.name!r} (plugin {fmt.plugin}) crashed: {type(exc).__name__}: {text}",
@@ -335,6 +350,17 @@ def write(
                 format=fmt.name,
             ) from exc
     return dst
+
+
+def _type_name(value: object) -> str:
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+def _target_path(dst: object, caller: str) -> Path:
+    """``dst`` as a :class:`Path`; a ``TypeError`` saying what is expected for anything but a path."""
+    if not isinstance(dst, (str, os.PathLike)):
+        raise TypeError(f"{caller}() needs the output path as a str or os.PathLike, not {_type_name(dst)}")
+    return Path(dst)
 
 
 def convert(
@@ -360,6 +386,7 @@ def convert(
     several projects (a ``.trks``) gives one output per batch, named
     ``<dst stem>_batch<N><dst suffix>``.  Returns the paths written.
     """
+    _target_path(dst, "convert")
     projects = read_all(
         src,
         labels,
