@@ -14,6 +14,7 @@ from .errors import (
     AmbiguousInputError,
     DLFormatsError,
     DLFormatsWarning,
+    EnvironmentFailureError,
     InconsistentDataError,
     NotMyFormat,
     ReaderCrashedError,
@@ -71,6 +72,11 @@ def _read_source(
             continue
         except DLFormatsError as exc:
             source.close()
+            if not isinstance(exc, EnvironmentFailureError) and (
+                env := environment_failure(exc, path=source.name, doing="reading")
+            ):  # e.g. "cannot open: too many open files" is not a corrupt file
+                env.format, env.member = fmt.name, exc.member
+                raise env from exc
             if exc.format is None:
                 exc.format = fmt.name
             exc.located(source.name)
@@ -328,6 +334,11 @@ def write(
         try:
             fmt.spec.write(project, tmp, wopts)
         except DLFormatsError as exc:
+            if not isinstance(exc, EnvironmentFailureError) and (
+                env := environment_failure(exc, path=str(dst), doing="writing")
+            ):
+                env.format, env.member = fmt.name, exc.member
+                raise env from exc
             if exc.format is None:
                 exc.format = fmt.name
             # The writer only knows the temporary name; the user knows the target.
@@ -340,7 +351,7 @@ def write(
         except MemoryError as exc:
             raise DLFormatsError("out of memory while writing", path=str(dst), format=fmt.name) from exc
         except Exception as exc:
-            if (env := environment_failure(exc, path=str(dst), doing="writing")) is not None:
+            if (env := environment_failure(exc, path=str(dst), doing="writing", writing=True)) is not None:
                 env.format = fmt.name
                 raise env from exc
             text = str(exc).replace(str(tmp), str(dst))

@@ -116,7 +116,7 @@ def _check_target(target: Path, directory: bool) -> None:
 
 def _failure(exc: OSError, target: Path, doing: str) -> DLFormatsError:
     """The error for an ``OSError`` met while writing ``target``: a failure of the machine when it is one."""
-    env = environment_failure(exc, path=str(target), doing=doing)
+    env = environment_failure(exc, path=str(target), doing=doing, writing=True)
     if env is not None:
         return env
     return DLFormatsError(f"{doing} failed: {exc.strerror or exc}", path=str(target))
@@ -150,31 +150,37 @@ def _new_temporary(parent: Path, target: Path, *, directory: bool, suffix: str =
     """
     for _ in range(100):
         tmp = parent / f".dlformats-{os.getpid()}-{secrets.token_hex(6)}{suffix}"
+        made = False
         try:
             if directory:
                 tmp.mkdir(0o777)
+                made = True
                 fd = os.open(tmp, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW)
             else:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, 0o666)
         except FileExistsError:
             continue
         except OSError as exc:  # a read-only or full folder: the user's problem, not a bug
-            _remove(tmp)
+            if made:
+                _remove(tmp)
             raise _failure(exc, target, "creating a temporary file in its folder") from exc
         try:
-            # Without locks (no fcntl, a file system without them) nothing ever takes the temporary
-            # for stale.  A lock held elsewhere, or a name taken over meanwhile: try another name.
+            # Without locks (no fcntl, a file system without them) nothing ever takes the
+            # temporary for stale.  Once locked, no other process removes it; before, one may
+            # have (or may hold the lock): then try another name.
             locked = _lock(fd)
-            if locked is False or not _same(os.stat(tmp, follow_symlinks=False), os.fstat(fd)):
-                os.close(fd)
-                continue
+            ours = _same(os.stat(tmp, follow_symlinks=False), os.fstat(fd))
         except FileNotFoundError:
-            os.close(fd)
-            continue
+            locked, ours = False, False
         except BaseException:
             os.close(fd)
             _remove(tmp)
             raise
+        if locked is False or not ours:
+            os.close(fd)
+            if ours:
+                _remove(tmp)
+            continue
         return tmp, fd
     raise DLFormatsError("cannot find a free temporary name", path=str(parent))
 

@@ -234,6 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dlformats",
         description="Convert microscopy images, labels and lineages to and from DeepCell Label projects.",
+        epilog=(
+            "exit status: 0 done, 1 validate found problems, 2 error (input, option, plugin), 3 internal error, "
+            "4 the machine failed (disk full, permission denied, too many open files, network), "
+            "128+N stopped by signal N (SIGINT, SIGTERM, SIGHUP: the output being written is removed)"
+        ),
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -289,15 +289,18 @@ def environment_error(exc: OSError, *, path: str | None, doing: str = "") -> Env
     return EnvironmentFailureError(reason, errno=exc.errno, path=path, hint=_ERRNO_HINTS.get(exc.errno))
 
 
-def environment_failure(exc: BaseException, *, path: str | None, doing: str = "") -> EnvironmentFailureError | None:
+def environment_failure(
+    exc: BaseException, *, path: str | None, doing: str = "", writing: bool = False
+) -> EnvironmentFailureError | None:
     """The :class:`EnvironmentFailureError` to raise instead of a plugin crash caused by the machine.
 
     Looks through ``exc`` and the exceptions it was raised from or while handling for an
     :class:`OSError` that only the machine causes (a full disk, permission denied, too many
-    open files, an I/O error...), and translates it as :func:`environment_error` does.  A
-    short write (an ``OSError`` without errno, as numpy's ``tofile`` raises) counts as a full
-    disk when the device holding ``path`` has (almost) no space left.  Returns ``None`` when
-    nothing in the chain is environmental: then it is a bug of the plugin.
+    open files, an I/O error...), and translates it as :func:`environment_error` does.  With
+    ``writing=True`` (``path`` is being written), a short write (an ``OSError`` without errno,
+    as numpy's ``tofile`` raises) counts as a full disk when the device holding ``path`` has
+    (almost) no space left.  Returns ``None`` when nothing in the chain is environmental: then
+    it is a bug of the plugin.
     """
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
@@ -313,7 +316,7 @@ def environment_failure(exc: BaseException, *, path: str | None, doing: str = ""
             if e.errno is None and short_write is None:
                 short_write = e
         todo += [e.__cause__, e.__context__]
-    if short_write is not None and path is not None and _out_of_space(path):
+    if writing and short_write is not None and path is not None and _out_of_space(path):
         full = OSError(_errno.ENOSPC, str(short_write))
         return environment_error(full, path=path, doing=doing)
     return None

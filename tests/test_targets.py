@@ -641,3 +641,30 @@ def test_folder_replacement_failing_halfway_puts_the_previous_folder_back(tmp_pa
             (tmp / "new").write_bytes(b"new")
     monkeypatch.undo()
     assert names(tmp_path) == ["out.zarr"] and names(target) == ["old"]
+
+
+def test_typed_errors_caused_by_the_machine_say_so(tmp_path, monkeypatch):
+    """A plugin that calls "too many open files" a corrupt file is corrected by the core."""
+
+    def read(source, options):
+        try:
+            raise OSError(errno.EMFILE, "Too many open files")
+        except OSError as exc:
+            raise dlformats.CorruptFileError("cannot open: Too many open files", member="y.ome.tiff") from exc
+
+    def write(project, path, options):
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as exc:
+            raise dlformats.DLFormatsError(f"cannot write {path}") from exc
+
+    use_formats(monkeypatch, FormatSpec(name="mislabel", extensions=(".mis",), read=read, write=write))
+    (tmp_path / "a.mis").write_bytes(b"data")
+    with pytest.raises(EnvironmentFailureError) as info:
+        dlformats.read(tmp_path / "a.mis")
+    assert str(info.value).startswith(f"{tmp_path / 'a.mis'}: y.ome.tiff: reading failed: too many open files")
+    assert info.value.format == "mislabel" and isinstance(info.value.__cause__, dlformats.CorruptFileError)
+    with pytest.raises(EnvironmentFailureError, match="writing failed: no space left on the device") as info:
+        dlformats.write(make_project(), tmp_path / "b.mis")
+    assert info.value.path == str(tmp_path / "b.mis")
+    assert names(tmp_path) == ["a.mis"]
