@@ -14,10 +14,12 @@ from .errors import (
     AmbiguousInputError,
     DLFormatsError,
     DLFormatsWarning,
+    EnvironmentFailureError,
     InconsistentDataError,
     InvalidOptionError,
     NotMyFormat,
     ReaderCrashedError,
+    environment_failure,
 )
 from .limits import DEFAULT_LIMITS, Limits
 from .model import PARTS, Problem, Project, Provenance
@@ -71,6 +73,11 @@ def _read_source(
             continue
         except DLFormatsError as exc:
             source.close()
+            if not isinstance(exc, EnvironmentFailureError) and (
+                env := environment_failure(exc, path=source.name, doing="reading")
+            ):  # e.g. "cannot open: too many open files" is not a corrupt file
+                env.format, env.member = fmt.name, exc.member
+                raise env from exc
             if exc.format is None:
                 exc.format = fmt.name
             exc.located(source.name)
@@ -80,6 +87,9 @@ def _read_source(
             raise DLFormatsError("out of memory while reading", path=source.name, format=fmt.name) from exc
         except Exception as exc:
             source.close()
+            if (env := environment_failure(exc, path=source.name, doing="reading")) is not None:
+                env.format = fmt.name
+                raise env from exc
             raise ReaderCrashedError(
                 f"reader of format {fmt.name!r} (plugin {fmt.plugin}) crashed: {type(exc).__name__}: {exc}",
                 path=source.name,
@@ -310,8 +320,16 @@ def write(
     first renumbered to consecutive ids per feature (:func:`dlformats.relabel`),
     so that values int32 cannot hold, or negative ones, can be written to the
     int32 formats, which otherwise refuse them.
+
+    Raises:
+        TypeError: ``project`` is not a :class:`Project` or ``dst`` not a path.
+        DLFormatsError: a subclass naming ``dst`` and the problem;
+            :class:`~dlformats.errors.EnvironmentFailureError` when the machine failed
+            (full disk, permission denied, too many open files...).
     """
-    dst = Path(dst)
+    if not isinstance(project, Project):
+        raise TypeError(f"write() needs a dlformats.Project to write, not {_type_name(project)}")
+    dst = _target_path(dst, "write")
     fmt = get_registry().writer_for(str(dst), format)
     project.check(path=str(dst))
     extra = dict(options or {})
@@ -331,6 +349,11 @@ def write(
         try:
             fmt.spec.write(project, tmp, wopts)
         except DLFormatsError as exc:
+            if not isinstance(exc, EnvironmentFailureError) and (
+                env := environment_failure(exc, path=str(dst), doing="writing")
+            ):
+                env.format, env.member = fmt.name, exc.member
+                raise env from exc
             if exc.format is None:
                 exc.format = fmt.name
             # The writer only knows the temporary name; the user knows the target.
@@ -343,6 +366,9 @@ def write(
         except MemoryError as exc:
             raise DLFormatsError("out of memory while writing", path=str(dst), format=fmt.name) from exc
         except Exception as exc:
+            if (env := environment_failure(exc, path=str(dst), doing="writing", writing=True)) is not None:
+                env.format = fmt.name
+                raise env from exc
             text = str(exc).replace(str(tmp), str(dst))
             raise ReaderCrashedError(
                 f"writer of format {fmt.name!r} (plugin {fmt.plugin}) crashed: {type(exc).__name__}: {text}",
@@ -356,6 +382,17 @@ def _relabel_option(value: Any, dst: Path) -> bool:
     if isinstance(value, bool):
         return value
     raise InvalidOptionError(f"write option relabel={value!r}", path=str(dst), hint="use relabel=true or relabel=false")
+
+
+def _type_name(value: object) -> str:
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+def _target_path(dst: object, caller: str) -> Path:
+    """``dst`` as a :class:`Path`; a ``TypeError`` saying what is expected for anything but a path."""
+    if not isinstance(dst, (str, os.PathLike)):
+        raise TypeError(f"{caller}() needs the output path as a str or os.PathLike, not {_type_name(dst)}")
+    return Path(dst)
 
 
 def convert(
@@ -381,6 +418,7 @@ def convert(
     several projects (a ``.trks``) gives one output per batch, named
     ``<dst stem>_batch<N><dst suffix>``.  Returns the paths written.
     """
+    _target_path(dst, "convert")
     projects = read_all(
         src,
         labels,

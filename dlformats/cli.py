@@ -3,17 +3,76 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .errors import DLFormatsError, InvalidOptionError
+from .errors import DLFormatsError, EnvironmentFailureError, InvalidOptionError
 from .limits import Limits
+
+EXIT_PROBLEMS = 1
+"""``validate`` found problems."""
+EXIT_ERROR = 2
+"""A typed error: bad input, a bad option, a plugin's failure..."""
+EXIT_INTERNAL = 3
+"""A bug: an exception that is not a typed error."""
+EXIT_ENVIRONMENT = 4
+"""The machine failed: disk full, permission denied, too many open files, the network."""
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+"""Signals that stop the command cleanly (temporary removed, one line, exit 128 + the signal's number)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread when one of :data:`STOP_SIGNALS` arrives; ``signum`` says which.
+
+    A ``KeyboardInterrupt``, so that everything unwinds as for Ctrl-C: the write under way
+    removes its temporary (:func:`dlformats.atomic.atomic_target`).
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """Turn SIGINT, SIGTERM and SIGHUP into :class:`Interrupted` while the command runs.
+
+    A signal the parent set to be ignored (``nohup``, a background job) stays ignored, and
+    so does a repeated signal while the first one unwinds (the temporary is being removed).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopping: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        if stopping:
+            return
+        stopping.append(signum)
+        raise Interrupted(signum)
+
+    previous: dict[int, Any] = {}
+    for name in STOP_SIGNALS:
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        current = signal.getsignal(sig)
+        if current is (signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL):
+            previous[sig] = signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _pairs(items: Sequence[str] | None, what: str) -> dict[str, Any]:
@@ -167,7 +226,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(f"{args.src}: {p}")
     if not problems:
         print(f"{args.src}: no problems found")
-    return 1 if problems else 0
+    return EXIT_PROBLEMS if problems else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,6 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dlformats",
         description="Convert microscopy images, labels and lineages to and from DeepCell Label projects.",
+        epilog=(
+            "exit status: 0 done, 1 validate found problems, 2 error (input, option, plugin), 3 internal error, "
+            "4 the machine failed (disk full, permission denied, too many open files, network), "
+            "128+N stopped by signal N (SIGINT, SIGTERM, SIGHUP: the output being written is removed)"
+        ),
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -233,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if hasattr(args, "limit"):
             args.limits = Limits.parse(args.limit)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _stop_on_signals():
             warnings.simplefilter("default")
             warnings.showwarning = _show_warning  # type: ignore[assignment]
             return run(args)
@@ -241,17 +305,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         print(f"dlformats: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("dlformats: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_ENVIRONMENT if isinstance(exc, EnvironmentFailureError) else EXIT_ERROR
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        print(f"dlformats: interrupted by {signal.Signals(signum).name}", file=sys.stderr)
+        return 128 + signum
     except BrokenPipeError:
         return 0
     except Exception as exc:  # noqa: BLE001 - a bug: say so in one line; --debug shows where
         if args.debug:
             traceback.print_exc()
         print(f"dlformats: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
-        return 3
+        return EXIT_INTERNAL
 
 
 def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:

@@ -10,6 +10,7 @@ to do about it.
 from __future__ import annotations
 
 import errno as _errno
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -227,22 +228,47 @@ class NetworkError(EnvironmentFailureError):
 
 
 _ERRNO_WORDS = {
-    _errno.ENOSPC: "no space left on the device holding {path}",
-    _errno.EDQUOT: "disk quota exceeded on the device holding {path}",
-    _errno.EACCES: "permission denied for {path}",
-    _errno.EPERM: "operation not permitted on {path}",
-    _errno.EROFS: "{path} is on a read-only file system",
-    _errno.EMFILE: "too many open files in this process (while using {path})",
-    _errno.ENFILE: "too many open files on this system (while using {path})",
-    _errno.EIO: "input/output error of the device holding {path}",
-    _errno.ENOMEM: "out of memory (while using {path})",
-    _errno.EFBIG: "{path} would be larger than this file system allows",
-    _errno.ENAMETOOLONG: "the name {path} is too long for this file system",
-    _errno.ENOENT: "{path} does not exist",
-    _errno.ENOTDIR: "a folder in the path of {path} is not a folder",
-    _errno.EISDIR: "{path} is a folder",
-    _errno.ESTALE: "{path} is a stale network file handle",
+    _errno.ENOSPC: "no space left on the device",
+    _errno.EDQUOT: "disk quota exceeded",
+    _errno.EACCES: "permission denied",
+    _errno.EPERM: "operation not permitted",
+    _errno.EROFS: "the file system is read-only",
+    _errno.EMFILE: "too many open files in this process",
+    _errno.ENFILE: "too many open files on this system",
+    _errno.EIO: "input/output error of the device",
+    _errno.ENOMEM: "out of memory",
+    _errno.EFBIG: "the file would be larger than this file system allows",
+    _errno.ENAMETOOLONG: "the name is too long for this file system",
+    _errno.ENOENT: "it does not exist",
+    _errno.ENOTDIR: "a folder in its path is not a folder",
+    _errno.EISDIR: "it is a folder",
+    _errno.ESTALE: "stale network file handle",
 }
+
+_ERRNO_HINTS = {
+    _errno.ENOSPC: "free some space or write to another disk",
+    _errno.EDQUOT: "free some space or write to another disk",
+    _errno.EACCES: "check the permissions of the file and its folder",
+    _errno.EROFS: "write to another folder",
+    _errno.EMFILE: "raise the limit of open files (ulimit -n) or open fewer at once",
+}
+
+_ENVIRONMENTAL = frozenset(
+    {
+        _errno.ENOSPC,
+        _errno.EDQUOT,
+        _errno.EACCES,
+        _errno.EPERM,
+        _errno.EROFS,
+        _errno.EMFILE,
+        _errno.ENFILE,
+        _errno.EIO,
+        _errno.ENOMEM,
+        _errno.EFBIG,
+        _errno.ESTALE,
+    }
+)
+"""Errnos that say the machine failed whatever the code did; ENOENT, EISDIR... may be a plugin's bug."""
 
 
 def environment_error(exc: OSError, *, path: str | None, doing: str = "") -> EnvironmentFailureError | None:
@@ -250,16 +276,64 @@ def environment_error(exc: OSError, *, path: str | None, doing: str = "") -> Env
 
     Returns ``None`` for errors that are not environmental (the caller treats those as its own).
     ``doing`` says what was attempted (``"writing"``), for the message; the original exception
-    should be chained by the caller (``raise err from exc``).
+    should be chained by the caller (``raise err from exc``).  The error's ``path`` is ``path``
+    (else the file the ``OSError`` names); the message does not repeat it:
+    ``out.zip: writing failed: no space left on the device (free some space or write to another disk)``.
     """
     words = _ERRNO_WORDS.get(exc.errno) if exc.errno is not None else None
     if words is None:
         return None
-    shown = str(path) if path is not None else (str(exc.filename) if exc.filename else "the file")
-    reason = words.format(path=shown)
-    if doing:
-        reason = f"{doing}: {reason}"
-    return EnvironmentFailureError(reason, errno=exc.errno, path=path)
+    if path is None and exc.filename is not None:
+        path = str(exc.filename)
+    reason = f"{doing} failed: {words}" if doing else words
+    return EnvironmentFailureError(reason, errno=exc.errno, path=path, hint=_ERRNO_HINTS.get(exc.errno))
+
+
+def environment_failure(
+    exc: BaseException, *, path: str | None, doing: str = "", writing: bool = False
+) -> EnvironmentFailureError | None:
+    """The :class:`EnvironmentFailureError` to raise instead of a plugin crash caused by the machine.
+
+    Looks through ``exc`` and the exceptions it was raised from or while handling for an
+    :class:`OSError` that only the machine causes (a full disk, permission denied, too many
+    open files, an I/O error...), and translates it as :func:`environment_error` does.  With
+    ``writing=True`` (``path`` is being written), a short write (an ``OSError`` without errno,
+    as numpy's ``tofile`` raises) counts as a full disk when the device holding ``path`` has
+    (almost) no space left.  Returns ``None`` when nothing in the chain is environmental: then
+    it is a bug of the plugin.
+    """
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    short_write: OSError | None = None
+    while todo:
+        e = todo.pop(0)
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError):
+            if e.errno in _ENVIRONMENTAL:
+                return environment_error(e, path=path, doing=doing)
+            if e.errno is None and short_write is None:
+                short_write = e
+        todo += [e.__cause__, e.__context__]
+    if writing and short_write is not None and path is not None and _out_of_space(path):
+        full = OSError(_errno.ENOSPC, str(short_write))
+        return environment_error(full, path=path, doing=doing)
+    return None
+
+
+def _out_of_space(path: str) -> bool:
+    """Whether the file system holding ``path`` (or its folder) has less than 1 MiB free."""
+    if not hasattr(os, "statvfs"):
+        return False
+    for where in (path, os.path.dirname(path) or "."):
+        try:
+            st = os.statvfs(where)
+        except (OSError, ValueError):
+            continue
+        free = st.f_bfree if hasattr(os, "geteuid") and os.geteuid() == 0 else st.f_bavail
+        return free * st.f_frsize < (1 << 20)
+    return False
 
 
 @dataclass

@@ -157,6 +157,12 @@ class Project:
     provenance: dict[str, Provenance] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        for name in ("X", "y"):
+            problem = _not_an_array(name, getattr(self, name))
+            if problem:
+                raise TypeError(f"Project.{name} {problem}")
+
     # ---------------------------------------------------------------- shape
     @property
     def num_channels(self) -> int:
@@ -231,6 +237,11 @@ class Project:
         """
         problems: list[Problem] = []
         add = problems.append
+        for name, arr in (("X", self.X), ("y", self.y)):
+            if _not_an_array(name, arr):
+                add(Problem(name, _not_an_array(name, arr)))
+        if problems:
+            return problems  # further checks need arrays
         for name, arr, axes in (("X", self.X, "channels"), ("y", self.y, "features")):
             if arr is None:
                 continue
@@ -385,6 +396,18 @@ class Project:
             "embeddings": len(self.embeddings) if self.embeddings is not None else 0,
             "provenance": {k: vars(v) for k, v in self.provenance.items()},
         }
+
+
+def _not_an_array(name: str, value: Any) -> str:
+    """What is wrong with ``value`` as the array ``name`` (``""`` when it is an array or ``None``)."""
+    if value is None or all(hasattr(value, a) for a in ("shape", "dtype", "__getitem__")):
+        return ""
+    axes = "channels" if name == "X" else "features"
+    hint = " (wrap it in numpy.asarray)" if isinstance(value, (list, tuple)) else ""
+    return (
+        f"must be an array with shape and dtype ({axes}, frames, height, width), such as a numpy array, "
+        f"not a {type(value).__name__}{hint}"
+    )
 
 
 def _finite_number(value: Any) -> bool:

@@ -41,6 +41,7 @@ from .errors import (
     PluginError,
     PluginFailure,
     ReaderCrashedError,
+    environment_failure,
 )
 from .spec import FormatSpec
 
@@ -263,6 +264,8 @@ class Registry:
             except DLFormatsError:
                 raise
             except Exception as exc:
+                if (env := environment_failure(exc, path=source.name, doing="reading")) is not None:
+                    raise env from exc
                 raise ReaderCrashedError(
                     f"the sniffer of format {spec.name!r} (plugin {fmt.plugin}) crashed: {type(exc).__name__}: {exc}",
                     path=source.name,
@@ -332,6 +335,8 @@ class Registry:
             except DLFormatsError:
                 raise
             except Exception as exc:
+                if (env := environment_failure(exc, path=None, doing="validating")) is not None:
+                    raise env from exc
                 raise ReaderCrashedError(
                     f"the dlformats_validate hook of plugin {impl.plugin_name} crashed: {type(exc).__name__}: {exc}",
                     hint=f"a bug in plugin {impl.plugin_name}; block it with {DISABLE_ENV}={impl.plugin_name}",

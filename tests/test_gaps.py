@@ -77,7 +77,7 @@ def _every_error() -> list[errors.DLFormatsError]:
         errors.ReaderCrashedError("r", **where),
         errors.PluginError("r", plugins=["a", "b"], distributions=["d"], **where),
         errors.EnvironmentFailureError("r", errno=28, **where),
-        errors.NetworkError("r", **where),
+        errors.NetworkError("r", errno=None, **where),
     ]
 
 
