@@ -199,3 +199,103 @@ def test_threads_share_one_lazy_npy(tmp_path):
     project = dlformats.read(path)
     _shared_reads(project, {"X": np.asarray(project.X)})
     assert np.array_equal(np.asarray(project.X), np.moveaxis(data, -1, 0))
+
+
+def test_threads_share_one_lazy_multifile_ome_tiff(tmp_path):
+    import tifffile
+
+    planes = np.random.default_rng(6).integers(0, 65535, (6, 48, 40), dtype=np.uint16)
+    tiffdata = "".join(
+        f'<TiffData FirstZ="{z}" IFD="0" PlaneCount="1"><UUID FileName="part{z}.ome.tif">urn:uuid:{z}</UUID></TiffData>'
+        for z in range(len(planes))
+    )
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" '
+        'UUID="urn:uuid:0"><Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYZCT" Type="uint16" '
+        f'SizeX="40" SizeY="48" SizeZ="{len(planes)}" SizeC="1" SizeT="1"><Channel ID="Channel:0"/>{tiffdata}'
+        "</Pixels></Image></OME>"
+    )
+    for z, plane in enumerate(planes):  # the first file describes all of them; the others hold one plane each
+        tifffile.imwrite(
+            tmp_path / f"part{z}.ome.tif",
+            plane,
+            photometric="minisblack",
+            metadata=None,
+            description=xml if z == 0 else None,
+        )
+    project = dlformats.read(tmp_path / "part0.ome.tif")
+    assert project.X.shape == (1, len(planes), 48, 40)
+    _shared_reads(project, {"X": planes[np.newaxis]})
+
+
+def test_threads_share_one_lazy_label_zip_stack(tmp_path):
+    import io
+    import zipfile
+
+    import tifffile
+
+    labels = np.random.default_rng(7).integers(0, 50, (2, 6, 32, 24), dtype=np.int32)  # (features, batches, h, w)
+    path = tmp_path / "labels.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for f in range(labels.shape[0]):
+            for b in range(labels.shape[1]):
+                out = io.BytesIO()
+                tifffile.imwrite(out, labels[f, b], photometric="minisblack")
+                zf.writestr(f"movie_batch_{b}_feature_{f}.tif", out.getvalue())
+    project = dlformats.read(path)
+    assert project.y.shape == labels.shape
+    _shared_reads(project, {"y": labels})
+
+
+# ------------------------------------------------------------------ the source's open file
+def test_source_reads_the_file_it_opened_after_a_replace(tmp_path):
+    from dlformats.sources import open_source
+
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"old content, longer than the new")
+    source = open_source(path)
+    with open(path, "rb") as fobj:
+        from_object = open_source(fobj)  # a file object: its own open file, not its name
+    (tmp_path / "b.bin").write_bytes(b"new")
+    os.replace(tmp_path / "b.bin", path)
+    for src in (source, from_object):
+        assert src.size == 32 and src.read_bytes() == b"old content, longer than the new"
+        first, second = src.open(), src.open()
+        with first, second:  # handles of one source keep positions of their own
+            assert first.read(3) == b"old" and second.read(3) == b"old"
+            first.seek(-3, os.SEEK_END)
+            assert first.read() == b"new" and second.read(8) == b" content"
+        src.close()
+    assert open_source(path).read_bytes() == b"new"
+
+
+@pytest.mark.parametrize("make, suffix", [(_project_zip, ".zip"), (_ome_tiff, ".ome.tif"), (_npy, ".npy")])
+def test_lazy_arrays_keep_the_open_file_and_let_it_go(tmp_path, make, suffix):
+    import gc
+    import weakref
+
+    from dlformats.sources import open_source
+
+    path = tmp_path / f"a{suffix}"
+    make(path, 0)
+    want = _materialise(dlformats.read(path))
+    source = open_source(path)
+    project = dlformats.read(source)
+    opened = weakref.ref(source.file)
+    source.close()
+    gc.collect()
+    assert opened() is not None  # the lazy arrays still read it
+    assert _same(np.asarray(project.X), want["X"])
+    del project
+    gc.collect()
+    assert opened() is None  # nothing reads it any more: its descriptor is closed
+
+
+def test_a_project_over_an_open_file_does_not_pickle(tmp_path):
+    import pickle
+
+    _npy(tmp_path / "a.npy", 0)
+    project = dlformats.read(tmp_path / "a.npy")
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(project)
+    assert pickle.loads(pickle.dumps(np.asarray(project.X))).shape == project.X.shape
