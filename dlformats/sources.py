@@ -40,6 +40,7 @@ HEAD_BYTES = 4096
 
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 _PREAD = hasattr(os, "pread")
+_MAX_READ = 1 << 30  # Linux reads at most 2 GiB at once; larger reads go in pieces
 
 
 class OpenFile:
@@ -90,7 +91,18 @@ class OpenFile:
         return os.fstat(self._fd).st_size
 
     def pread(self, size: int, offset: int) -> bytes:
-        """Up to ``size`` bytes from ``offset`` (fewer at the end of the file)."""
+        """``size`` bytes from ``offset``, fewer only at the end of the file."""
+        chunks = []
+        while size > 0:
+            chunk = self._pread(min(size, _MAX_READ), offset)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size -= len(chunk)
+            offset += len(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _pread(self, size: int, offset: int) -> bytes:
         if self._lock is None:
             return os.pread(self._fd, size, offset)
         with self._lock:
@@ -99,16 +111,16 @@ class OpenFile:
 
     def readinto(self, buffer: Any, offset: int) -> int:
         """Fill ``buffer`` from ``offset``; return the number of bytes read."""
-        view = memoryview(buffer).cast("B")
+        view = memoryview(buffer).cast("B")[:_MAX_READ]  # short reads are fine: io.BufferedReader asks again
         if self._lock is None and hasattr(os, "preadv"):
             return os.preadv(self._fd, [view], offset)
-        data = self.pread(len(view), offset)
+        data = self._pread(len(view), offset)
         view[: len(data)] = data
         return len(data)
 
     def handle(self) -> BinaryIO:
         """A new buffered, seekable binary handle over the file, with its own position, at the start."""
-        return io.BufferedReader(_PositionalReader(self), buffer_size=1 << 16)
+        return io.BufferedReader(_PositionalReader(self))
 
     def __reduce__(self) -> Any:
         raise TypeError(
@@ -282,6 +294,9 @@ class Source:
             try:
                 self._open_file()
             except OSError as exc:
+                if self.path.is_dir():  # where a folder cannot be opened as a file (Windows)
+                    self._irregular = True
+                    return None
                 raise environment_error(exc, path=self.name, doing="opening") or DLFormatsError(
                     f"cannot open: {exc.strerror or exc}", path=self.name
                 ) from exc
