@@ -20,14 +20,14 @@ import io
 import os
 import shutil
 import stat
-import tempfile
 import threading
 import warnings
 import weakref
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Union
 
-from .errors import CorruptFileError, DLFormatsError, InvalidOptionError, environment_error
+from ._download import _download
+from .errors import DLFormatsError, InvalidOptionError, environment_error
 from .limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
@@ -477,36 +477,3 @@ def _dup(src: Any, path: Path) -> OpenFile | None:
         pass
     os.close(fd)
     return None
-
-
-def _download(url: str, limits: Limits) -> Source:
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    parsed = urllib.parse.urlsplit(url)
-    filename = os.path.basename(urllib.parse.unquote(parsed.path)) or "download"
-    filename = "".join(ch for ch in filename if ch.isprintable() and ch not in "/\\") or "download"
-    folder = Path(tempfile.mkdtemp(prefix="dlformats-download-"))
-    target = folder / filename
-    try:
-        with urllib.request.urlopen(url, timeout=limits.download_seconds) as response:
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit():
-                limits.check("download_bytes", int(declared), "download too large", path=url)
-            total = 0
-            with open(target, "wb") as out:
-                while chunk := response.read(1 << 20):
-                    total += len(chunk)
-                    limits.check("download_bytes", total, "download too large", path=url)
-                    out.write(chunk)
-    except DLFormatsError:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        shutil.rmtree(folder, ignore_errors=True)
-        if isinstance(exc, urllib.error.HTTPError):
-            exc.close()
-            raise CorruptFileError(f"download failed: HTTP {exc.code} {exc.reason}", path=url) from exc
-        raise CorruptFileError(f"download failed: {getattr(exc, 'reason', exc)}", path=url) from exc
-    return Source(name=url, path=target, filename=filename, limits=limits, cleanup=folder)

@@ -76,6 +76,8 @@ def _every_error() -> list[errors.DLFormatsError]:
         errors.NoWriterError("r", **where),
         errors.ReaderCrashedError("r", **where),
         errors.PluginError("r", plugins=["a", "b"], distributions=["d"], **where),
+        errors.EnvironmentFailureError("r", errno=28, **where),
+        errors.NetworkError("r", **where),
     ]
 
 

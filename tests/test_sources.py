@@ -24,6 +24,7 @@ from dlformats.errors import (
     DLFormatsWarning,
     InvalidOptionError,
     LimitExceededError,
+    NetworkError,
 )
 from dlformats.sources import open_source
 
@@ -261,7 +262,7 @@ def test_url_timeout_is_a_typed_error(server, download_dir):
 
 
 def test_url_nobody_listens_on(download_dir):
-    with socket_closed_port() as port, pytest.raises(CorruptFileError, match="download failed"):
+    with socket_closed_port() as port, pytest.raises(NetworkError, match="download failed"):
         dlformats.read(f"http://127.0.0.1:{port}/x.tif")
 
 
