@@ -69,12 +69,13 @@ class OpenFile:
         Raises ``OSError`` when the file cannot be opened.
         """
         # O_NONBLOCK: opening a FIFO must not wait for a writer (regular files ignore it)
-        fd = os.open(path, os.O_RDONLY | _O_BINARY | getattr(os, "O_NONBLOCK", 0))
+        nonblock = getattr(os, "O_NONBLOCK", 0)
+        fd = os.open(path, os.O_RDONLY | _O_BINARY | nonblock)
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 os.close(fd)
                 return None
-            if hasattr(os, "set_blocking"):
+            if nonblock:
                 os.set_blocking(fd, True)
         except BaseException:
             os.close(fd)
