@@ -129,12 +129,15 @@ def read_buffer(
     dtype = np.dtype(dtype)
     expected = check_size(archive, member, shape, dtype, declared_by=declared_by)
     info = archive.info(member)
-    stored = archive.stored_range(member) if source.path is not None and dtype.isnative else None
+    disk = source.file  # the archive's own open file: never reopened by its path
+    stored = archive.stored_range(member) if disk is not None and dtype.isnative else None
     if stored is not None and info.compress_size == expected:
+        assert disk is not None
         offset, _ = stored
         _check_crc(source, offset, expected, info.CRC, where)
-        array = np.memmap(source.path, dtype=dtype, mode="r", offset=offset, shape=shape)
-        return array
+        from .npyio import map_array
+
+        return map_array(disk, dtype, offset, shape)
     data = archive.read(member)
     if len(data) != expected:  # the zip's own size field lied; never reshape a short buffer
         raise CorruptFileError(f"holds {len(data):,} bytes, expected {expected:,}", **where)

@@ -14,6 +14,10 @@ viewed, never copied:
   place when it is stored uncompressed in a zip on disk, else decompressed (bounded)
   and viewed.
 
+A file on disk is read and mapped through one :class:`~dlformats.sources.OpenFile`
+(the source's, or one opened once for a path): header, size and data come from the
+same file even if another is renamed over its path meanwhile.
+
 Mapped arrays stream (a plane at a time), so they count against ``total_bytes``
 only; arrays held in memory count against ``total_bytes`` and a second limit
 (``array_bytes`` unless the caller names another).  Arrays keep their file's memory
@@ -25,7 +29,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +39,7 @@ from .errors import CorruptFileError, DLFormatsError, UnsupportedFeatureError
 if TYPE_CHECKING:
     from .archive import SafeZip
     from .limits import Limits
+    from .sources import OpenFile
 
 MAGIC = b"\x93NUMPY"
 
@@ -192,16 +196,26 @@ def from_bytes(
     return _view(data, header)
 
 
-def _memmap(path: Path, header: NpyHeader, base: int) -> Any:
+def _memmap(file: OpenFile, header: NpyHeader, base: int) -> Any:
     import numpy as np
 
     if header.nbytes == 0:  # mmap cannot map zero bytes
         return np.zeros(header.shape, header.dtype, order=header.order)
     if header.order == "C" and len(header.shape) > 1:
-        return FileArray(path, header, base)
-    return np.memmap(
-        path, dtype=header.dtype, mode="r", offset=base + header.data_offset, shape=header.shape, order=header.order
-    )
+        return FileArray(file, header, base)
+    return map_array(file, header.dtype, base + header.data_offset, header.shape, header.order)
+
+
+def map_array(file: OpenFile, dtype: Any, offset: int, shape: tuple[int, ...], order: str = "C") -> Any:
+    """A read-only ``numpy.memmap`` of ``shape`` and ``dtype`` at ``offset`` of the open ``file``.
+
+    The map holds the file itself (mmap duplicates its descriptor), never its path.
+    The caller checks that the bytes lie inside the file.
+    """
+    import numpy as np
+
+    with file.handle() as fh:  # the handle may close at once
+        return np.memmap(fh, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
 
 
 class FileArray:
@@ -211,10 +225,13 @@ class FileArray:
     contiguous block those integers select, into a fresh buffer: unlike a memory map,
     what was read does not stay in the process's resident memory, so a stack larger
     than memory streams with a small footprint.  Other keys go through a memory map.
+    Reads go to the open file the array was made from (never reopened by name), by
+    position, so threads may share the array.
     """
 
-    def __init__(self, path: Path, header: NpyHeader, base: int) -> None:
-        self.path = path
+    def __init__(self, file: OpenFile, header: NpyHeader, base: int) -> None:
+        self.file = file
+        self.path = Path(file.name)
         self.shape = tuple(header.shape)
         self.dtype = header.dtype
         self.ndim = len(self.shape)
@@ -239,10 +256,9 @@ class FileArray:
         return f"FileArray({str(self.path)!r}, shape={self.shape}, dtype={self.dtype})"
 
     def _mapped(self) -> Any:
-        import numpy as np
 
         if self._map is None:
-            self._map = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self._start, shape=self.shape)
+            self._map = map_array(self.file, self.dtype, self._start, self.shape)
         return self._map
 
     def __getitem__(self, key: Any) -> Any:
@@ -263,8 +279,7 @@ class FileArray:
         for i, k in enumerate(index):
             first = first * self.shape[i] + k
         nbytes = items * self.dtype.itemsize
-        with open(self.path, "rb") as fh:
-            data = os.pread(fh.fileno(), nbytes, self._start + first * nbytes)
+        data = self.file.pread(nbytes, self._start + first * nbytes)
         if len(data) != nbytes:
             raise CorruptFileError("the array is cut short by the end of the file", path=str(self.path))
         block = np.frombuffer(data, self.dtype).reshape(block_shape)
@@ -278,21 +293,31 @@ class FileArray:
         return out if dtype is None else out.astype(dtype)
 
 
-def map_file(path: Path, *, limits: Limits, name: str | None = None, kinds: str = NUMERIC_KINDS) -> Any:
+def map_file(
+    path: Path | str | OpenFile, *, limits: Limits, name: str | None = None, kinds: str = NUMERIC_KINDS
+) -> Any:
     """Memory-map the ``.npy`` file ``path`` read-only (``name`` names it in errors; default ``path``).
 
-    The declared size is checked against ``limits.total_bytes`` and the file's size.
-    The map holds no Python file handle open.
+    ``path`` may be an already open :class:`~dlformats.sources.OpenFile` (a source's
+    :attr:`~dlformats.sources.Source.file`); a path is opened once.  Header, size and
+    data all come from that one open file.  The declared size is checked against
+    ``limits.total_bytes`` and the file's size.  The result holds no Python file
+    handle: a map, or a :class:`FileArray` keeping the open file.
     """
-    name = name or str(path)
+    from .sources import OpenFile
+
+    name = name or (path.name if isinstance(path, OpenFile) else str(path))
     try:
-        with open(path, "rb") as fh:
+        file = path if isinstance(path, OpenFile) else OpenFile.open(path)
+        if file is None:
+            raise CorruptFileError("not a regular file", path=name)
+        with file.handle() as fh:
             header = parse_header(fh, path=name, kinds=kinds)
-            size = fh.seek(0, io.SEEK_END)
+        size = file.size
     except OSError as exc:
         raise CorruptFileError(f"cannot read: {exc.strerror or exc}", path=name) from exc
     check_size(header, size, limits, limit=None, path=name)
-    return _memmap(path, header, 0)
+    return _memmap(file, header, 0)
 
 
 def from_member(
@@ -314,12 +339,12 @@ def from_member(
     limits = limits or archive.limits
     name = archive.source.name
     where = {"path": name, "member": member}
-    disk = archive.source.path
+    disk = archive.source.file  # the archive's own open file, never its path
     stored = archive.stored_range(member) if disk is not None else None
     if stored is not None:
         assert disk is not None
         offset, size = stored
-        with archive.source.open() as fh:
+        with disk.handle() as fh:
             fh.seek(offset)
             header = parse_header(fh, kinds=kinds, **where)
         check_size(header, size, limits, limit=None, **where)

@@ -256,8 +256,15 @@ def open_tiff(
     offset: int = 0,
     size: int | None = None,
     omexml: str | None = None,
+    own: bool = False,
+    on_disk: bool = False,
 ) -> Any:
     """Open a TIFF safely and return a ``tifffile.TiffFile`` with its series already parsed.
+
+    The IFD walk and tifffile read the same open file (a path is opened once), so a
+    file replaced meanwhile cannot be checked in one version and parsed in another.
+    Reads through the returned file take its handle's lock (``filehandle.lock``), so
+    lazy arrays over it may be shared between threads.
 
     Args:
         fh: a path, or a seekable binary handle (kept open by the returned object).
@@ -267,6 +274,9 @@ def open_tiff(
         offset: where the TIFF starts in ``fh`` (a TIFF stored uncompressed inside a zip).
         size: the TIFF's length in bytes from ``offset`` (default: to the end).
         omexml: OME-XML to use instead of the file's own (a companion ``.ome`` file).
+        own: close the handle ``fh`` once the returned file is gone (or opening fails).
+        on_disk: the handle reads a file on disk whose ``fh.name`` is its path: the other
+            files of a multi-file OME-TIFF are looked for beside it (a path ``fh`` implies it).
 
     Raises:
         CorruptFileError: a loop or bad offset in the IFD chain, an OME-XML tifffile cannot
@@ -277,31 +287,29 @@ def open_tiff(
     import tifffile
 
     where = _where(name, member)
-    path: Path | None = Path(fh) if isinstance(fh, (str, Path)) else None
-    if path is not None:
-        try:
-            handle: BinaryIO = open(path, "rb")
-        except OSError as exc:
-            raise CorruptFileError(f"cannot open: {exc.strerror or exc}", **where) from exc
-        with handle:
-            pages = walk_ifds(handle, name=name, member=member, limits=limits, offset=offset, size=size)
-    else:
-        assert not isinstance(fh, (str, Path))
+    if isinstance(fh, (str, Path)):
+        fh, own, on_disk = _open_path(fh, where), True, True
+    # other files of a multi-file OME-TIFF can only be found beside a file on disk
+    path: Path | None = Path(fh.name) if on_disk and member is None else None
+    try:
         pages = walk_ifds(fh, name=name, member=member, limits=limits, offset=offset, size=size)
         fh.seek(0)
-    kwargs: dict[str, Any] = {}
-    if offset or size is not None:
-        kwargs.update(offset=offset, size=size)
-    if omexml is not None:
-        kwargs["omexml"] = omexml
-    if path is None or member is not None:
-        # other files of a multi-file OME-TIFF can only be found beside a file on disk
-        kwargs["_multifile"] = False
-    with tifffile_problems(name, member, "tifffile cannot open the file"):
-        if path is not None:
-            tif = tifffile.TiffFile(str(path), **kwargs)
-        else:
-            tif = tifffile.TiffFile(fh, name=_base(name, member), **kwargs)
+        kwargs: dict[str, Any] = {}
+        if offset or size is not None:
+            kwargs.update(offset=offset, size=size)
+        if omexml is not None:
+            kwargs["omexml"] = omexml
+        if path is None:
+            kwargs["_multifile"] = False
+        with tifffile_problems(name, member, "tifffile cannot open the file"):
+            if path is not None:  # tifffile takes the folder of the other files from the handle's name
+                tif = tifffile.TiffFile(fh, **kwargs)
+            else:
+                tif = tifffile.TiffFile(fh, name=_base(name, member), **kwargs)
+    except BaseException:
+        if own:
+            fh.close()
+        raise
     try:
         ome = omexml if omexml is not None else (tif.ome_metadata if tif.is_ome else None)
         others = _other_files(ome, _base(name, member)) if ome else []
@@ -327,12 +335,34 @@ def open_tiff(
             raise CorruptFileError("the TIFF holds no image series", **where)
     except BaseException:
         tif.close()
+        if own:
+            fh.close()
         raise
+    _shared(tif)
     # Lazy arrays keep the TiffFile (through its series) alive; once nothing does, the
-    # file it opened is closed here rather than left to the garbage collector.  A
-    # handle the caller passed in is not tifffile's to close and stays open.
-    weakref.finalize(tif, tif.filehandle.close)
+    # handle is closed here rather than left to the garbage collector.  A handle the
+    # caller still owns is not tifffile's to close and stays open.
+    if own:
+        weakref.finalize(tif, fh.close)
     return tif
+
+
+def _open_path(path: str | Path, where: dict[str, Any]) -> BinaryIO:
+    """A handle over the file at ``path``, opened once (see :class:`dlformats.sources.OpenFile`)."""
+    from .sources import OpenFile
+
+    try:
+        file = OpenFile.open(path)
+    except OSError as exc:
+        raise CorruptFileError(f"cannot open: {exc.strerror or exc}", **where) from exc
+    if file is None:
+        raise CorruptFileError("not a regular file", **where)
+    return file.handle()
+
+
+def _shared(tif: Any) -> None:
+    """Make tifffile take its handle's lock around every seek and read of ``tif`` (threads share lazy arrays)."""
+    tif.filehandle.set_lock(True)
 
 
 def _base(name: str, member: str | None) -> str:
@@ -489,6 +519,8 @@ class TiffSeriesArray:
         self._page_shape = self.shape[split:]
         limits.check("array_bytes", page_items * itemsize, "TIFF page too large", **self._where)
         nplanes = math.prod(self.shape[:split])
+        for parent in {id(p.parent): p.parent for p in pages if p is not None}.values():
+            parent.filehandle.set_lock(True)  # other files of a multi-file OME-TIFF too: threads share the array
         self._pages = pages
         self._contiguous: int | None = None
         self._last: tuple[int, Any] | None = None
@@ -533,15 +565,19 @@ class TiffSeriesArray:
         with tifffile_problems(self._name, self._member, f"tifffile cannot index page {index}"):
             _check_page(page, index, self._key_shape, self._key_dtype, self._limits, self._where)
         fh = page.parent.filehandle
-        reopened = fh.closed  # pages of the other files of a multi-file OME-TIFF: tifffile closes them
         with tifffile_problems(self._name, self._member, f"tifffile cannot decode page {index}"):
-            if reopened:
-                fh.open()
-            try:
-                data = page.asarray()
-            finally:
-                if reopened:
-                    fh.close()
+            if page.parent is self._tif:
+                data = page.asarray()  # tifffile takes the handle's lock to seek and read
+            else:  # the other files of a multi-file OME-TIFF: tifffile closed them after parsing
+                with fh.lock:  # one thread at a time opens, reads and closes such a file again
+                    reopened = fh.closed
+                    if reopened:
+                        fh.open()
+                    try:
+                        data = page.asarray()
+                    finally:
+                        if reopened:
+                            fh.close()
         data = np.asarray(data)
         if data.size != math.prod(self._page_shape):
             raise CorruptFileError(
@@ -674,15 +710,18 @@ class OmePlanes:
 
         name, member = self._where["name"], self._where["member"]
         loc = {"path": name, "member": member}
-        if index not in self._checked:
-            with self._fh.lock:  # tifffile's handle: its positions already start at the TIFF
+        # tifffile's handle has one position: seeks and reads take its lock (pixels decode outside it)
+        with self._fh.lock:
+            if index not in self._checked:
+                # tifffile's handle: its positions already start at the TIFF
                 check_ifd(
                     self._fh, self._ifds[index], index, name=name, member=member, offset=0, size=self._where["size"]
                 )
-            self._checked.add(index)
+                self._checked.add(index)
+            with tifffile_problems(name, member, f"tifffile cannot read page {index}"):
+                page = self._tif.pages[index]
+                _check_page(page, index, *self._key, self._where["limits"], loc)
         with tifffile_problems(name, member, f"tifffile cannot read page {index}"):
-            page = self._tif.pages[index]
-            _check_page(page, index, *self._key, self._where["limits"], loc)
             return np.asarray(page.asarray()).astype(self.dtype, copy=False)
 
     def __getitem__(self, key: Any) -> Any:
@@ -716,7 +755,7 @@ def ome_planes(
     import tifffile
 
     where = _where(name, member)
-    handle: Any = open(fh, "rb") if isinstance(fh, (str, Path)) else fh
+    handle: Any = _open_path(fh, where) if isinstance(fh, (str, Path)) else fh
     try:
         if size is None:
             size = handle.seek(0, os.SEEK_END) - offset
@@ -745,6 +784,7 @@ def ome_planes(
     limits.check(
         "total_bytes", math.prod(sizes.values()) * tif.pages.first.dtype.itemsize, "OME-TIFF too large", **where
     )
+    _shared(tif)
     if handle is not fh:
         weakref.finalize(tif, handle.close)
     planes = OmePlanes(

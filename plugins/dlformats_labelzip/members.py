@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -63,8 +64,10 @@ def _open(archive: SafeZip, member: str) -> Any:
 
     name, limits = archive.source.name, archive.limits
     stored = archive.stored_range(member)
-    if stored is not None and archive.source.path is not None:
-        return open_tiff(archive.source.path, name=name, member=member, limits=limits, offset=stored[0], size=stored[1])
+    if stored is not None and archive.source.file is not None:
+        handle = archive.source.open()  # the archive's own open file: the same version of it
+        offset, size = stored
+        return open_tiff(handle, name=name, member=member, limits=limits, offset=offset, size=size, own=True)
     return open_tiff(io.BytesIO(archive.read(member)), name=name, member=member, limits=limits)
 
 
@@ -153,6 +156,7 @@ class TiffStack:
 
         self._archive = SafeZip(source)
         weakref.finalize(self, self._archive.close)
+        self._lock = threading.Lock()  # the archive reads through one handle: one plane at a time
         self._members = members
         self.shape = shape
         self.dtype = dtype
@@ -164,7 +168,8 @@ class TiffStack:
         f, b = key[0], key[1]
         member = self._members[(int(f), int(b))]
         where = {"path": self._archive.source.name, "member": member}
-        plane = tiff_plane(self._archive, member)
+        with self._lock:
+            plane = tiff_plane(self._archive, member)
         height, width = plane.shape
         if (height, width) != self.shape[2:]:
             raise InconsistentDataError(

@@ -136,8 +136,8 @@ def _load_npy(source: Source, options: ReadOptions) -> Any:
     """Map an ``.npy`` file on disk; view an in-memory one without copying."""
     from dlformats import npyio
 
-    if source.path is not None:
-        return npyio.map_file(source.path, limits=options.limits, name=source.name)
+    if source.file is not None:  # mapped from the source's open file, never reopened by name
+        return npyio.map_file(source.file, limits=options.limits, name=source.name)
     return npyio.from_bytes(source.read_bytes(), limits=options.limits, path=source.name)
 
 

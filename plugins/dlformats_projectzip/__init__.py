@@ -36,6 +36,7 @@ uncompressed TIFFs; zstd needs a newer viewer.
 from __future__ import annotations
 
 import io
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,10 +80,11 @@ def _sniff(source: Source) -> bool | None:
 # ------------------------------------------------------------------ reading
 def _tiff_location(archive: SafeZip, name: str, source: Source) -> dict[str, Any]:
     """Where a TIFF member's bytes are: in place when stored uncompressed in a zip on disk, else in memory."""
-    stored = archive.stored_range(name) if source.path is not None else None
+    stored = archive.stored_range(name) if source.file is not None else None
     if stored is not None:
         offset, size = stored
-        return {"fh": str(source.path), "offset": offset, "size": size}
+        # a handle over the archive's own open file: never the path, which may name another file by now
+        return {"fh": source.open(), "offset": offset, "size": size}
     return {"fh": io.BytesIO(archive.read(name))}
 
 
@@ -120,23 +122,27 @@ def _lazy(archive: SafeZip, name: str, source: Source, *, labels: bool) -> tuple
     where = {"name": source.name, "member": name, "limits": source.limits}
     location = _tiff_location(archive, name, source)
     fh = location.pop("fh")
-    simple = tiffio.ome_planes(fh, **location, **where)
-    if simple is not None:
-        tif, array = simple
-        axes = "CZTYX"
-    else:
-        if isinstance(fh, io.BytesIO):
+    try:
+        simple = tiffio.ome_planes(fh, **location, **where)
+        if simple is not None:
+            tif, array = simple
+            axes = "CZTYX"
+        else:
             fh.seek(0)
-        tif = tiffio.open_tiff(fh, **location, **where)
-        if len(tif.series) != 1:
-            raise UnsupportedFeatureError(
-                f"the TIFF holds {len(tif.series)} image series; a project zip member holds one",
-                path=source.name,
-                member=name,
-            )
-        series = tif.series[0]
-        axes = tiffio.series_axes(series)
-        array = tiffio.series_array(series, name=source.name, member=name, limits=source.limits)
+            tif = tiffio.open_tiff(fh, **location, **where)
+            if len(tif.series) != 1:
+                raise UnsupportedFeatureError(
+                    f"the TIFF holds {len(tif.series)} image series; a project zip member holds one",
+                    path=source.name,
+                    member=name,
+                )
+            series = tif.series[0]
+            axes = tiffio.series_axes(series)
+            array = tiffio.series_array(series, name=source.name, member=name, limits=source.limits)
+    except BaseException:
+        fh.close()
+        raise
+    weakref.finalize(tif, fh.close)  # the handle lives as long as the TIFF read through it
     view = LazyArray(array, axes, labels=labels, path=f"{source.name}: {name}", default_frame_axis="T")
     view._tiff = tif  # pages are read through this file: keep it as long as the view
     return view, _ome_channel_names(tif)

@@ -102,11 +102,10 @@ def _read(source: Source, options: ReadOptions) -> Project:
 
     if source.is_dir or not source.head.startswith(SIGNATURES):
         raise NotMyFormat(f"content is {source.describe()}, not TIFF")
-    limits = options.limits
-    if source.path is not None:
-        tif = tiffio.open_tiff(source.path, name=source.name, limits=limits)
-    else:
-        tif = tiffio.open_tiff(source.open(), name=source.name, limits=limits)
+    # One handle over the source's open file: a file replaced meanwhile is read wholly as it was.
+    tif = tiffio.open_tiff(
+        source.open(), name=source.name, limits=options.limits, own=True, on_disk=source.file is not None
+    )
     return _project_from(tif, source, options)
 
 
