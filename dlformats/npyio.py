@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from .errors import CorruptFileError, DLFormatsError, UnsupportedFeatureError
+from .errors import CorruptFileError, DLFormatsError, UnsupportedFeatureError, environment_error
 
 if TYPE_CHECKING:
     from .archive import SafeZip
@@ -315,7 +315,9 @@ def map_file(
             header = parse_header(fh, path=name, kinds=kinds)
         size = file.size
     except OSError as exc:
-        raise CorruptFileError(f"cannot read: {exc.strerror or exc}", path=name) from exc
+        raise environment_error(exc, path=name, doing="reading") or CorruptFileError(
+            f"cannot read: {exc.strerror or exc}", path=name
+        ) from exc
     check_size(header, size, limits, limit=None, path=name)
     return _memmap(file, header, 0)
 

@@ -321,7 +321,9 @@ class Source:
             try:  # a FIFO or device: no snapshot to keep, read it as it comes
                 return open(self.path, "rb")
             except OSError as exc:
-                raise DLFormatsError(f"cannot open: {exc.strerror or exc}", path=self.name) from exc
+                raise environment_error(exc, path=self.name, doing="opening") or DLFormatsError(
+                    f"cannot open: {exc.strerror or exc}", path=self.name
+                ) from exc
         return io.BytesIO(self._data or b"")
 
     def read_bytes(self) -> bytes:
@@ -454,7 +456,10 @@ def open_source(src: Any, *, limits: Limits = DEFAULT_LIMITS, name: str | None =
                 src.seek(0)
             data = src.read(limits.member_bytes + 1)
         except OSError as exc:
-            raise DLFormatsError(f"cannot read file object: {exc}", path=name or "<stream>") from exc
+            where = name or "<stream>"
+            raise environment_error(exc, path=where, doing="reading") or DLFormatsError(
+                f"cannot read file object: {exc}", path=where
+            ) from exc
         if not isinstance(data, bytes):
             raise InvalidOptionError("file object must be opened in binary mode", path=name or "<stream>")
         limits.check("member_bytes", len(data), "stream too large", path=name or "<stream>")

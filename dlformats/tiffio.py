@@ -52,6 +52,7 @@ from .errors import (
     CorruptFileError,
     DLFormatsError,
     UnsupportedFeatureError,
+    environment_error,
 )
 from .limits import Limits
 
@@ -354,7 +355,9 @@ def _open_path(path: str | Path, where: dict[str, Any]) -> BinaryIO:
     try:
         file = OpenFile.open(path)
     except OSError as exc:
-        raise CorruptFileError(f"cannot open: {exc.strerror or exc}", **where) from exc
+        raise environment_error(exc, path=where.get("path"), doing="opening") or CorruptFileError(
+            f"cannot open: {exc.strerror or exc}", **where
+        ) from exc
     if file is None:
         raise CorruptFileError("not a regular file", **where)
     return file.handle()

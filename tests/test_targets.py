@@ -668,3 +668,33 @@ def test_typed_errors_caused_by_the_machine_say_so(tmp_path, monkeypatch):
         dlformats.write(make_project(), tmp_path / "b.mis")
     assert info.value.path == str(tmp_path / "b.mis")
     assert names(tmp_path) == ["a.mis"]
+
+
+def test_too_many_open_files_when_opening_a_source(tmp_path):
+    source = tmp_path / "a.npy"
+    np.save(source, np.zeros((4, 4), np.uint8))
+    code = f"""
+        import json, os, resource
+        import dlformats
+        dlformats.read({str(source)!r})  # plugins and their imports loaded
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        held = []
+        try:
+            while True:
+                held.append(os.open(os.devnull, os.O_RDONLY))
+        except OSError:
+            pass
+        try:
+            dlformats.read({str(source)!r})
+            out = {{"type": None}}
+        except Exception as exc:
+            out = {{"type": type(exc).__name__, "message": str(exc), "errno": getattr(exc, "errno", None)}}
+        for fd in held:
+            os.close(fd)
+        print(json.dumps(out))
+    """
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.splitlines()[-1])
+    assert got["type"] == "EnvironmentFailureError" and got["errno"] == errno.EMFILE, got
+    assert got["message"].startswith(str(source)) and "too many open files" in got["message"], got

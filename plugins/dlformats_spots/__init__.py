@@ -22,7 +22,7 @@ import warnings
 from pathlib import Path
 
 from dlformats import DLFormatsWarning, FormatSpec, NotMyFormat, Project, ReadOptions, WriteOptions, hookimpl
-from dlformats.errors import CorruptFileError
+from dlformats.errors import CorruptFileError, environment_error
 from dlformats.parts import spots_from_csv, spots_to_csv
 from dlformats.sources import Source
 from dlformats.spec import parts
@@ -69,7 +69,9 @@ def read(source: Source, options: ReadOptions) -> Project:
     try:
         data = source.read_bytes()
     except OSError as exc:
-        raise CorruptFileError(f"cannot read: {exc}", path=source.name) from exc
+        raise environment_error(exc, path=source.name, doing="reading") or CorruptFileError(
+            f"cannot read: {exc}", path=source.name
+        ) from exc
     spots = spots_from_csv(data, path=source.name, member=None, limits=options.limits)
     return Project(spots=spots)
 
