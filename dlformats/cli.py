@@ -160,7 +160,6 @@ def _cmd_formats(args: argparse.Namespace) -> int:
         print(f"FAILED {what} ({f.distribution}): {f.error}")
     for name in registry.blocked:
         print(f"blocked plugin {name}")
-    print("(details of one format: dlformats formats FORMAT)")
     return 0
 
 

@@ -65,7 +65,7 @@ ENTRY_POINT_GROUP = "dlformats.plugins"
 DISABLE_ENV = "DLFORMATS_DISABLE_PLUGINS"
 PREFER_ENV = "DLFORMATS_PREFER"
 BUILTIN_DISTRIBUTION = "dlformats"
-HOOKS = ("dlformats_formats", "dlformats_validate")
+HOOKS = tuple(name for name in vars(hookspecs) if name.startswith(f"{hookspecs.PROJECT_NAME}_"))
 """The hooks of :mod:`dlformats.hookspecs`."""
 
 
@@ -201,11 +201,9 @@ class Registry:
             return f"{', '.join(unmarked)} is not marked @hookimpl (from dlformats import hookimpl)"
         try:
             self._pm.register(plugin, name=name)
-        except pluggy.PluginValidationError as exc:  # an argument the hook does not give, ...
-            if self._pm.is_registered(plugin):
+        except Exception as exc:  # noqa: BLE001 - an argument the hook does not give, a name taken, ...
+            if self._pm.get_plugin(name) is plugin:  # pluggy keeps what it registered before failing
                 self._pm.unregister(plugin)
-            return _one_line(exc)
-        except ValueError as exc:  # the name, or the object, is registered already
             return _one_line(exc)
         problems = []
         for caller in self._pm.get_hookcallers(plugin) or []:
@@ -271,7 +269,10 @@ class Registry:
         for plugin in self._plugins:
             for impl in (i for i in impls if i.plugin is plugin.module):
                 for item in self._declare(plugin, impl):
-                    (out if isinstance(item, RegisteredFormat) else failures).append(item)  # type: ignore[arg-type]
+                    if isinstance(item, RegisteredFormat):
+                        out.append(item)
+                    else:
+                        failures.append(item)
         return out
 
     @staticmethod
