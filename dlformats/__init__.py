@@ -28,19 +28,19 @@ from .errors import (
     NoReaderError,
     NotMyFormat,
     NoWriterError,
+    PluginCrashedError,
     PluginError,
-    ReaderCrashedError,
     UnsafeArchiveError,
     UnsupportedFeatureError,
 )
 from .hookspecs import hookimpl
 from .limits import Limits
 from .model import Cell, CellType, Division, Problem, Project, Provenance, Spots, relabel
-from .spec import FormatSpec, ReadOptions, WriteOptions
+from .spec import FormatSpec, Option, ReadOptions, WriteOptions
 
 if TYPE_CHECKING:
     from .api import convert, formats, info, read, read_all, validate, write
-    from .registry import Registry, get_registry
+    from .registry import Registry, get_registry, use_registry
 
 __version__ = "0.1.0"
 
@@ -54,10 +54,16 @@ _LAZY = {
     "formats": "api",
     "Registry": "registry",
     "get_registry": "registry",
+    "use_registry": "registry",
 }
 
 
 def __getattr__(name: str) -> Any:
+    if name == "ReaderCrashedError":  # the old name of PluginCrashedError
+        import warnings
+
+        warnings.warn("dlformats.ReaderCrashedError is renamed PluginCrashedError", DeprecationWarning, stacklevel=2)
+        return PluginCrashedError
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'dlformats' has no attribute {name!r}")
@@ -86,12 +92,13 @@ __all__ = [
     "NoReaderError",
     "NoWriterError",
     "NotMyFormat",
+    "Option",
+    "PluginCrashedError",
     "PluginError",
     "Problem",
     "Project",
     "Provenance",
     "ReadOptions",
-    "ReaderCrashedError",
     "Registry",
     "Spots",
     "UnsafeArchiveError",
@@ -106,6 +113,7 @@ __all__ = [
     "read",
     "read_all",
     "relabel",
+    "use_registry",
     "validate",
     "write",
 ]

@@ -18,14 +18,14 @@ from .errors import (
     InconsistentDataError,
     InvalidOptionError,
     NotMyFormat,
-    ReaderCrashedError,
     environment_failure,
+    plugin_crashed,
 )
 from .limits import DEFAULT_LIMITS, Limits
 from .model import PARTS, Problem, Project, Provenance
 from .registry import RegisteredFormat, get_registry
 from .sources import Source, open_source
-from .spec import ReadOptions, WriteOptions, as_list
+from .spec import INDEX_TARGETS, Option, ReadOptions, WriteOptions, as_list
 
 
 def _filled_parts(project: Project) -> list[str]:
@@ -51,8 +51,15 @@ def _read_source(
     *,
     format: str | None,
     options: ReadOptions,
+    requested: Mapping[str, Any],
+    strict: bool = True,
     name: str | None = None,
 ) -> list[Project]:
+    """Read one source; ``requested`` are the caller's format options, checked against each candidate's declaration.
+
+    With ``strict`` false (options a labels source inherits from the image's) names the
+    candidate does not declare are left out instead of refused.
+    """
     registry = get_registry()
     source = open_source(src, limits=options.limits, name=name)
     try:
@@ -64,7 +71,8 @@ def _read_source(
     for fmt in candidates:
         assert fmt.spec.read is not None
         try:
-            result = as_list(fmt.spec.read(source, options))
+            opts = replace(options, extra=fmt.spec.parse_options(requested, writing=False, strict=strict))
+            result = as_list(fmt.spec.read(source, opts))
         except NotMyFormat as exc:
             declined.append(fmt.name)
             for note in notes:
@@ -82,19 +90,9 @@ def _read_source(
                 exc.format = fmt.name
             exc.located(source.name)
             raise
-        except MemoryError as exc:
-            source.close()
-            raise DLFormatsError("out of memory while reading", path=source.name, format=fmt.name) from exc
         except Exception as exc:
             source.close()
-            if (env := environment_failure(exc, path=source.name, doing="reading")) is not None:
-                env.format = fmt.name
-                raise env from exc
-            raise ReaderCrashedError(
-                f"reader of format {fmt.name!r} (plugin {fmt.plugin}) crashed: {type(exc).__name__}: {exc}",
-                path=source.name,
-                format=fmt.name,
-            ) from exc
+            raise plugin_crashed(exc, stage="read", format=fmt.name, plugin=fmt.plugin, path=source.name) from exc
         if source.filename and fmt.spec.extension_match(source.filename) == 0:
             others = [f.name for f in registry.formats() if f.spec.extension_match(source.filename)]
             if others:
@@ -205,6 +203,16 @@ def _merge_labels(image: Project, labels: Project, *, path: str) -> Project:
     return merged
 
 
+def _split_options(options: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, int]]:
+    """The caller's options as ``(format options, the core's select)``."""
+    from .spec import parse_select
+
+    given = dict(options or {})
+    if not all(isinstance(k, str) for k in given):
+        raise InvalidOptionError("option names must be strings", hint=f"got {sorted(map(repr, given))}")
+    return given, parse_select(given.pop("select", None))
+
+
 def read_all(
     images: Any,
     labels: Any = None,
@@ -223,13 +231,18 @@ def read_all(
     Same arguments as :func:`read`.
     """
     limits = limits or DEFAULT_LIMITS
-    extra = dict(options or {})
-    opts = ReadOptions(axes=axes, limits=limits, extra={**extra, "role": "image"})
-    projects = _read_source(images, format=format, options=opts, name=name)
+    requested, select = _split_options(options)
+    opts = ReadOptions(axes=axes, limits=limits, role="image", select=select)
+    projects = _read_source(images, format=format, options=opts, requested=requested, name=name)
     if labels is not None:
-        lextra = dict(extra if labels_options is None else labels_options)
-        lopts = ReadOptions(axes=labels_axes, limits=limits, extra={**lextra, "role": "labels"})
-        label_projects = _read_source(labels, format=labels_format, options=lopts)
+        # The labels inherit the image's options unless given their own; an inherited option
+        # their format does not declare was meant for the image, and is left out.
+        inherited = labels_options is None
+        lrequested, lselect = (requested, select) if inherited else _split_options(labels_options)
+        lopts = ReadOptions(axes=labels_axes, limits=limits, role="labels", select=lselect)
+        label_projects = _read_source(
+            labels, format=labels_format, options=lopts, requested=lrequested, strict=not inherited
+        )
         labels_name = _source_label(labels, "<labels>")
         if len(label_projects) != len(projects):
             raise InconsistentDataError(
@@ -267,10 +280,14 @@ def read(
         format: read with this format (see ``dlformats formats``) instead of detecting it.
         labels_format: the same for ``labels``.
         limits: resource bounds (defaults: :class:`Limits`).
-        options: format-specific options, e.g. ``{"select": {"Z": 0}}`` or ``{"series": 1}``.
-            They apply to ``labels`` too unless ``labels_options`` is given.
-        labels_options: format-specific options for ``labels`` alone (``select``,
-            ``series``, ``member``...), replacing ``options`` for it.
+        options: the read options of the source's format, as it declares them (``dlformats
+            formats FORMAT`` lists them), e.g. ``{"series": 1}``, plus ``"select"``, taken by
+            every format: ``{"select": {"Z": 0}}`` keeps one plane of an axis.  An option the
+            format does not declare, or a bad value, is an :class:`InvalidOptionError` listing
+            the valid ones.  They apply to ``labels`` too unless ``labels_options`` is given
+            (there, only the options the labels' format declares).
+        labels_options: read options for ``labels`` alone (``select``, ``series``,
+            ``member``...), replacing ``options`` for it.
         name: a file name for in-memory sources (used for extension matching and messages).
 
     Returns:
@@ -312,7 +329,10 @@ def write(
 ) -> Path:
     """Write ``project`` to ``dst``; the format comes from ``format`` or ``dst``'s extension.
 
-    The file is written under a temporary name in ``dst``'s folder and renamed at
+    ``options`` are the write options of the format, as it declares them (``dlformats
+    formats FORMAT`` lists them), e.g. ``{"compression": "zstd"}``; an option the format
+    does not declare, or a bad value, is an :class:`InvalidOptionError` listing the valid
+    ones.  The file is written under a temporary name in ``dst``'s folder and renamed at
     the end: a failure leaves an existing ``dst`` untouched and nothing behind.
     Returns the path written.
 
@@ -333,7 +353,14 @@ def write(
     fmt = get_registry().writer_for(str(dst), format)
     project.check(path=str(dst))
     extra = dict(options or {})
-    if _relabel_option(extra.pop("relabel", False), dst):
+    relabel_value = extra.pop("relabel", False)
+    try:
+        extra = fmt.spec.parse_options(extra, writing=True)
+        _check_indices(fmt, extra, project)
+        relabelling = _relabel_option(relabel_value)
+    except DLFormatsError as exc:
+        raise exc.located(str(dst)) from None
+    if relabelling:
         from .model import relabel
 
         try:
@@ -354,34 +381,50 @@ def write(
             ):
                 env.format, env.member = fmt.name, exc.member
                 raise env from exc
-            if exc.format is None:
-                exc.format = fmt.name
-            # The writer only knows the temporary name; the user knows the target.
-            if exc.path is not None:
-                exc.path = exc.path.replace(str(tmp), str(dst))
-            exc.reason = exc.reason.replace(str(tmp), str(dst))
-            exc.args = (exc.reason, *exc.args[1:])
-            exc.located(str(dst))
+            _at_target(exc, fmt, tmp, dst)
             raise
-        except MemoryError as exc:
-            raise DLFormatsError("out of memory while writing", path=str(dst), format=fmt.name) from exc
         except Exception as exc:
-            if (env := environment_failure(exc, path=str(dst), doing="writing", writing=True)) is not None:
-                env.format = fmt.name
-                raise env from exc
-            text = str(exc).replace(str(tmp), str(dst))
-            raise ReaderCrashedError(
-                f"writer of format {fmt.name!r} (plugin {fmt.plugin}) crashed: {type(exc).__name__}: {text}",
-                path=str(dst),
-                format=fmt.name,
-            ) from exc
+            crashed = plugin_crashed(exc, stage="write", format=fmt.name, plugin=fmt.plugin, path=str(dst))
+            raise _at_target(crashed, fmt, tmp, dst) from exc
     return dst
 
 
-def _relabel_option(value: Any, dst: Path) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise InvalidOptionError(f"write option relabel={value!r}", path=str(dst), hint="use relabel=true or relabel=false")
+def _at_target(error: DLFormatsError, fmt: RegisteredFormat, tmp: Path, dst: Path) -> DLFormatsError:
+    """``error`` of a writer, naming its format and the target (the writer only knows the temporary name)."""
+    if error.format is None:
+        error.format = fmt.name
+    if error.path is not None:
+        error.path = error.path.replace(str(tmp), str(dst))
+    error.reason = error.reason.replace(str(tmp), str(dst))
+    error.args = (error.reason, *error.args[1:])
+    return error.located(str(dst))
+
+
+def _check_indices(fmt: RegisteredFormat, extra: Mapping[str, Any], project: Project) -> None:
+    """Write options that index the project's channels, frames or features (``Option.index_of``) must be in range."""
+    sizes = dict(zip(INDEX_TARGETS, (project.num_channels, project.num_frames, project.num_features)))
+    for option in fmt.spec.write_options:
+        value = extra.get(option.name)
+        if option.index_of is None or value is None:
+            continue
+        size = sizes[option.index_of]
+        if not 0 <= value < size:
+            raise InvalidOptionError(
+                f"write option {option.name}={value} of format {fmt.name!r}: the project has {size} {option.index_of}",
+                option=option.name,
+                format=fmt.name,
+                hint=f"use {option.name}=0..{size - 1}" if size else f"the project has no {option.index_of}",
+            )
+
+
+def _relabel_option(value: Any) -> bool:
+    """The core's write option ``relabel`` (every format) as a bool."""
+    try:
+        return Option("relabel", bool).parse(value)
+    except ValueError as exc:
+        raise InvalidOptionError(
+            f"write option relabel={value!r} {exc}", option="relabel", hint="relabel=true or relabel=false"
+        ) from None
 
 
 def _type_name(value: object) -> str:
@@ -488,24 +531,8 @@ def validate(project: Project, *, pixels: bool = True) -> list[Problem]:
 
 
 def formats() -> list[dict[str, Any]]:
-    """Every registered format and failed plugin, as JSON-able dicts (what ``dlformats formats --json`` prints)."""
-    registry = get_registry()
-    out: list[dict[str, Any]] = []
-    for f in registry.formats():
-        out.append(
-            {
-                "name": f.name,
-                "description": f.spec.description,
-                "plugin": f.plugin,
-                "distribution": f.distribution,
-                "version": f.version,
-                "extensions": list(f.spec.extensions),
-                "reads": f.spec.read is not None,
-                "writes": f.spec.write is not None,
-                "parts_read": sorted(f.spec.reads),
-                "parts_written": sorted(f.spec.writes),
-                "priority": f.spec.priority,
-                "builtin": f.builtin,
-            }
-        )
-    return out
+    """Every registered format as a JSON-able dict: declaration (parts, extensions, options) and plugin.
+
+    What ``dlformats formats --json`` prints under ``"formats"``.
+    """
+    return [f.to_json() for f in get_registry().formats()]

@@ -76,15 +76,23 @@ def _stop_on_signals() -> Iterator[None]:
 
 
 def _pairs(items: Sequence[str] | None, what: str) -> dict[str, Any]:
+    """``KEY=VALUE`` items as a dict of strings (the core converts each to its option's declared type).
+
+    ``select`` is the exception: its value is a JSON object of axis letters (``{"Z": 0}``).
+    """
     out: dict[str, Any] = {}
     for item in items or ():
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise InvalidOptionError(f"bad {what} {item!r}", hint=f"use --{what} KEY=VALUE")
+        out[key] = value
+    if "select" in out:
         try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
+            out["select"] = json.loads(out["select"])
+        except ValueError as exc:
+            raise InvalidOptionError(
+                f"--{what} select={out['select']} is not a JSON object", option="select", hint='use select={"Z": 0}'
+            ) from exc
     return out
 
 
@@ -92,15 +100,13 @@ def _read_options(args: argparse.Namespace) -> dict[str, Any]:
     options = _pairs(args.option, "option")
     select = _pairs(args.select, "select")
     if select:
-        options["select"] = {k.upper(): v for k, v in select.items()}
+        options["select"] = select
     return options
 
 
 def _reading(args: argparse.Namespace) -> dict[str, Any]:
     """The read arguments shared by ``convert``, ``info`` and ``validate``."""
     labels_options = _pairs(args.labels_option, "labels-option") if args.labels_option else None
-    if labels_options and isinstance(labels_options.get("select"), dict):
-        labels_options["select"] = {str(k).upper(): v for k, v in labels_options["select"].items()}
     return {
         "axes": args.axes,
         "labels_axes": args.labels_axes,
@@ -192,9 +198,14 @@ def _cmd_formats(args: argparse.Namespace) -> int:
     from .api import formats
     from .registry import get_registry
 
+    if args.name is not None:
+        return _show_format(args.name, as_json=args.json)
     rows = formats()
     registry = get_registry()
-    failed = [{"plugin": f.name, "distribution": f.distribution, "error": f.error} for f in registry.failures]
+    failed = [
+        {"plugin": f.name, "distribution": f.distribution, "format": f.format, "error": f.error}
+        for f in registry.failures
+    ]
     if args.json:
         print(json.dumps({"formats": rows, "failed_plugins": failed, "blocked_plugins": registry.blocked}, indent=2))
         return 0
@@ -203,10 +214,42 @@ def _cmd_formats(args: argparse.Namespace) -> int:
         rw = ("r" if r["reads"] else "-") + ("w" if r["writes"] else "-")
         dist = f"{r['distribution']} {r['version']}".strip()
         print(f"{r['name']:<22} {rw:<4} {r['plugin']:<16} {dist:<24} {' '.join(r['extensions'])}")
-    for f in failed:
-        print(f"FAILED plugin {f['plugin']} ({f['distribution']}): {f['error']}")
+    for f in registry.failures:
+        what = f"plugin {f.name}" if f.format is None else f"format {f.format} of plugin {f.name}"
+        print(f"FAILED {what} ({f.distribution}): {f.error}")
     for name in registry.blocked:
         print(f"blocked plugin {name}")
+    return 0
+
+
+def _show_format(name: str, *, as_json: bool) -> int:
+    """``dlformats formats NAME``: the declaration of one format, its options and its plugin."""
+    from .registry import get_registry
+    from .spec import CORE_READ_OPTIONS
+
+    fmt = get_registry().get(name)
+    if as_json:
+        print(json.dumps(fmt.to_json(), indent=2))
+        return 0
+    spec = fmt.spec
+    print(f"{spec.name}: {spec.description}")
+    print(
+        f"plugin:        {fmt.plugin} ({fmt.distribution} {fmt.version}{', built-in' if fmt.builtin else ''})".rstrip()
+    )
+    print(f"extensions:    {' '.join(spec.extensions) or '-'}{' (a folder)' if spec.folder else ''}")
+    print(f"reads parts:   {', '.join(sorted(spec.reads)) if spec.read else '- (not readable)'}")
+    print(f"writes parts:  {', '.join(sorted(spec.writes)) if spec.write else '- (not writable)'}")
+    if spec.read is not None:
+        print("read options (--option KEY=VALUE):")
+        core = [f"{summary}: {text}" for summary, text in CORE_READ_OPTIONS.values()]
+        for line in [o.describe() for o in spec.read_options] + core:
+            print(f"  {line}")
+    if spec.write is not None:
+        print("write options (--write-option KEY=VALUE):" + ("" if spec.write_options else " none"))
+        for option in spec.write_options:
+            print(f"  {option.describe()}")
+    if spec.install_hint:
+        print(f"needs:         {spec.install_hint}")
     return 0
 
 
@@ -255,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--option",
             action="append",
             metavar="KEY=VALUE",
-            help="format-specific read option (e.g. series=1); applies to --labels too unless --labels-option is given",
+            help="read option of the format (e.g. series=1; 'dlformats formats FORMAT' lists them); "
+            "applies to --labels too unless --labels-option is given",
         )
         p.add_argument(
             "--labels-option",
@@ -271,7 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
     reading(p)
     p.add_argument("dst", help="output file; the format comes from --to or its extension")
     p.add_argument("--to", dest="to_format", help="write with this format")
-    p.add_argument("--write-option", action="append", metavar="KEY=VALUE", help="format-specific write option")
+    p.add_argument(
+        "--write-option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="write option of the format (e.g. compression=zstd; 'dlformats formats FORMAT' lists them)",
+    )
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("info", help="describe what SRC is and holds")
@@ -279,7 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_info)
 
-    p = sub.add_parser("formats", help="list every format and plugin")
+    p = sub.add_parser("formats", help="list every format and plugin, or describe one format and its options")
+    p.add_argument("name", nargs="?", help="a format to describe: parts, extensions, read and write options, plugin")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_formats)
 

@@ -135,7 +135,18 @@ class AmbiguousInputError(DLFormatsError):
 
 
 class InvalidOptionError(DLFormatsError):
-    """An option given by the caller (``axes=``, ``format=``, a limit...) is not valid."""
+    """An option given by the caller (``axes=``, ``format=``, a limit, a format's option...) is not valid.
+
+    Attributes:
+        option: the name of the option at fault, when there is one.
+        valid: what is accepted instead (the options a format declares, or the values an
+            option allows), as short descriptions; empty when not known.
+    """
+
+    def __init__(self, reason: str, *, option: str | None = None, valid: Sequence[str] = (), **kw: object) -> None:
+        self.option = option
+        self.valid = list(valid)
+        super().__init__(reason, **kw)  # type: ignore[arg-type]
 
 
 class NotMyFormat(DLFormatsError):  # noqa: N818 - a signal, named for what it says
@@ -161,7 +172,8 @@ class NoReaderError(DLFormatsError):
     Attributes:
         detected: what the leading bytes say the file is (e.g. ``"zip archive"``).
         candidates: every format considered, with why it declined.
-        failed_plugins: plugins that failed to load, ``{name: error text}``.
+        failed_plugins: plugins that failed to load, and formats of plugins that failed to
+            register, ``{plugin or "plugin (format name)": error text}``.
         install: packages that may add a reader.
     """
 
@@ -191,7 +203,7 @@ class NoReaderError(DLFormatsError):
             parts.append("no format claims this file's content or extension")
         if self.failed_plugins:
             parts.append(
-                "plugins that failed to load: "
+                "plugins or formats that failed to load: "
                 + "; ".join(f"{name}: {err}" for name, err in sorted(self.failed_plugins.items()))
             )
         if self.install:
@@ -203,11 +215,59 @@ class NoWriterError(DLFormatsError):
     """No format can write to the requested target."""
 
 
-class ReaderCrashedError(DLFormatsError):
-    """A reader or writer raised an unexpected exception (a bug in that plugin).
+PLUGIN_STAGES = {"sniff": "sniffer", "read": "reader", "write": "writer", "validate": "dlformats_validate hook"}
+"""The stages at which the core calls plugin code, and what that code is called in messages."""
 
-    The original exception is chained as ``__cause__``.
+
+class PluginCrashedError(DLFormatsError):
+    """A plugin's code raised an unexpected exception: a bug in that plugin, not a problem of the file.
+
+    Raised by the core (see :func:`plugin_crashed`) when a sniffer, reader, writer or
+    ``dlformats_validate`` hook lets anything but a :class:`DLFormatsError` escape.  The
+    original exception is chained as ``__cause__``.  ``ReaderCrashedError`` is a deprecated
+    name of this class.
+
+    Attributes:
+        stage: where it crashed: ``"sniff"``, ``"read"``, ``"write"`` or ``"validate"``.
+        plugin: the plugin (entry-point) name.
+        format: the format whose code crashed (``None`` for a ``dlformats_validate`` hook).
     """
+
+    def __init__(self, reason: str, *, stage: str = "read", plugin: str | None = None, **kw: object) -> None:
+        self.stage = stage
+        self.plugin = plugin
+        super().__init__(reason, **kw)  # type: ignore[arg-type]
+
+
+def plugin_crashed(
+    exc: BaseException, *, stage: str, format: str | None, plugin: str | None, path: str | None = None
+) -> DLFormatsError:
+    """The error to raise (``raise plugin_crashed(...) from exc``) when plugin code raised ``exc`` unexpectedly.
+
+    Every place where the core calls plugin code (sniffers, readers, writers, validate
+    hooks) routes unexpected exceptions through here, so that they are judged the same
+    way: running out of memory is said so; a failure of the machine (an :class:`OSError`
+    such as no space left or too many open files, raised or chained) is an
+    :class:`EnvironmentFailureError`; anything else is a :class:`PluginCrashedError`
+    naming the stage, the format and the plugin.
+    """
+    doing = {"sniff": "sniffing", "read": "reading", "write": "writing", "validate": "validating"}.get(stage, stage)
+    env = environment_failure(exc, path=path, doing=doing, writing=stage == "write")
+    if env is not None:
+        env.format = format
+        return env
+    if isinstance(exc, MemoryError):
+        return DLFormatsError(f"out of memory while {doing}", path=path, format=format)
+    what = PLUGIN_STAGES.get(stage, stage)
+    owner = f"of format {format!r} (plugin {plugin})" if format is not None else f"of plugin {plugin}"
+    return PluginCrashedError(
+        f"the {what} {owner} crashed: {type(exc).__name__}: {exc}",
+        stage=stage,
+        plugin=plugin,
+        format=format,
+        path=path,
+        hint=f"a bug in plugin {plugin}; report it, or block the plugin with DLFORMATS_DISABLE_PLUGINS={plugin}",
+    )
 
 
 class EnvironmentFailureError(DLFormatsError):
@@ -338,11 +398,25 @@ def _out_of_space(path: str) -> bool:
 
 @dataclass
 class PluginFailure:
-    """A plugin that could not be loaded or whose declarations are invalid."""
+    """A plugin that could not be loaded, or one of its formats that could not be registered.
+
+    Attributes:
+        name: the plugin (entry-point) name.
+        distribution: the distribution it comes from.
+        error: what went wrong, in one line.
+        format: the format that was not registered (a bad declaration, a name already
+            taken), or ``None`` when the whole plugin failed.
+    """
 
     name: str
     distribution: str
     error: str
+    format: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``plugin`` for a plugin that failed, ``plugin (format name)`` for one format of it."""
+        return self.name if self.format is None else f"{self.name} (format {self.format})"
 
 
 class PluginError(DLFormatsError):
@@ -375,9 +449,9 @@ __all__ = [
     "NoReaderError",
     "NoWriterError",
     "NotMyFormat",
+    "PluginCrashedError",
     "PluginError",
     "PluginFailure",
-    "ReaderCrashedError",
     "UnsafeArchiveError",
     "UnsupportedFeatureError",
 ]
@@ -385,3 +459,14 @@ __all__ = [
 
 class DLFormatsWarning(UserWarning):
     """Something suspicious but usable was found (e.g. divisions.json and lineage.json disagree)."""
+
+
+def __getattr__(name: str) -> object:
+    if name == "ReaderCrashedError":
+        import warnings
+
+        warnings.warn(
+            "dlformats.errors.ReaderCrashedError is renamed PluginCrashedError", DeprecationWarning, stacklevel=2
+        )
+        return PluginCrashedError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

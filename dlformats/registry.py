@@ -2,10 +2,18 @@
 
 Plugins are discovered in the entry-point group ``dlformats.plugins``, lazily (on
 the first call that needs a format, never at ``import dlformats``) and once per
-process.  Each entry point is loaded on its own: one that fails to import is
-recorded in :attr:`Registry.failures` and reported, never fatal to the others.
-``DLFORMATS_DISABLE_PLUGINS=name1,name2`` blocks plugins by entry-point name (or
-distribution name).
+process.  Each entry point is loaded on its own, and each format declared on its
+own: a plugin that fails to import, whose hooks do not fit :mod:`dlformats.hookspecs`,
+or whose ``dlformats_formats`` hook raises, and a format whose declaration is unsound
+or whose name is taken, are recorded in :attr:`Registry.failures` and reported, never
+fatal to the others.  ``DLFORMATS_DISABLE_PLUGINS=name1,name2`` blocks plugins by
+entry-point name (or distribution name).
+
+Format names are unique.  Of two formats declaring one name, the one named by
+``DLFORMATS_PREFER=format=plugin`` (a plugin or distribution name; several pairs
+separated by commas) keeps it; else the built-in one; else the one of the plugin
+loaded first (entry points are loaded in order of their names).  The other is
+listed as failed, with both distributions and how to choose it.
 
 Choosing a reader (see :meth:`Registry.reader_candidates`) is deterministic:
 
@@ -17,6 +25,9 @@ Choosing a reader (see :meth:`Registry.reader_candidates`) is deterministic:
 4. then ``priority`` (higher first);
 5. then a third-party plugin before a built-in one;
 6. then the format name.
+
+Tests and notebooks build their own registry (``Registry(load=False)`` plus
+:meth:`Registry.register`) and make the API use it with :func:`use_registry`.
 """
 
 from __future__ import annotations
@@ -24,6 +35,8 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -40,8 +53,7 @@ from .errors import (
     NoWriterError,
     PluginError,
     PluginFailure,
-    ReaderCrashedError,
-    environment_failure,
+    plugin_crashed,
 )
 from .spec import FormatSpec
 
@@ -51,12 +63,30 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "dlformats.plugins"
 DISABLE_ENV = "DLFORMATS_DISABLE_PLUGINS"
+PREFER_ENV = "DLFORMATS_PREFER"
 BUILTIN_DISTRIBUTION = "dlformats"
+HOOKS = tuple(name for name in vars(hookspecs) if name.startswith(f"{hookspecs.PROJECT_NAME}_"))
+"""The hooks of :mod:`dlformats.hookspecs`."""
 
 
 def _canonical(distribution: str) -> str:
     """A distribution name as pip compares them: ``Foo_Bar.baz`` and ``foo-bar-baz`` are one."""
     return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    return f"{type(exc).__name__}: {text}"
+
+
+def parse_prefer(text: str) -> dict[str, str]:
+    """``"png=my-plugin, npz=other-dist"`` as ``{format: plugin or distribution}``."""
+    out: dict[str, str] = {}
+    for item in text.split(","):
+        name, sep, owner = item.partition("=")
+        if sep and name.strip() and owner.strip():
+            out[name.strip()] = owner.strip()
+    return out
 
 
 @dataclass(frozen=True)
@@ -77,6 +107,24 @@ class RegisteredFormat:
     def name(self) -> str:
         return self.spec.name
 
+    def to_json(self) -> dict[str, Any]:
+        """The declaration and its origin as JSON-able values (what ``dlformats formats --json`` prints)."""
+        return {
+            **self.spec.to_json(),
+            "plugin": self.plugin,
+            "distribution": self.distribution,
+            "version": self.version,
+            "builtin": self.builtin,
+        }
+
+
+@dataclass(frozen=True)
+class _Plugin:
+    name: str
+    distribution: str
+    version: str
+    module: object
+
 
 @dataclass(frozen=True)
 class _Match:
@@ -89,36 +137,88 @@ class _Match:
         return (-self.content, -self.ext, -self.fmt.spec.priority, self.fmt.builtin, self.fmt.name)
 
 
+def _call(impl: Any, kwargs: Mapping[str, Any]) -> Any:
+    """Call one hook implementation with the arguments it asks for (a subset of the hook's, as pluggy allows)."""
+    return impl.function(*(kwargs[name] for name in impl.argnames))
+
+
 class Registry:
     """The set of format plugins available to this process.
 
     Use :func:`get_registry` for the shared instance; build your own with
-    ``Registry(load=False)`` plus :meth:`register` in tests.
+    ``Registry(load=False)`` plus :meth:`register`, and make the API use it with
+    :func:`use_registry`.
+
+    Args:
+        load: discover plugins through entry points (on first use).
+        disabled: plugin or distribution names to block; default from ``DLFORMATS_DISABLE_PLUGINS``.
+        prefer: ``{format name: plugin or distribution}`` that keeps a contested format
+            name; default from ``DLFORMATS_PREFER``.
     """
 
-    def __init__(self, *, load: bool = True, disabled: set[str] | None = None) -> None:
+    def __init__(
+        self, *, load: bool = True, disabled: set[str] | None = None, prefer: Mapping[str, str] | None = None
+    ) -> None:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self._pm.add_hookspecs(hookspecs)
         self._formats: dict[str, RegisteredFormat] | None = None
-        self._plugins: list[tuple[str, str, str, object]] = []  # name, dist, version, module
+        self._plugins: list[_Plugin] = []
         self._load_failures: list[PluginFailure] = []
         self.failures: list[PluginFailure] = []  # load failures, then bad declarations (rebuilt with the formats)
         self.blocked: list[str] = []
         if disabled is None:
             disabled = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
         self.disabled = disabled
+        self.prefer = dict(parse_prefer(os.environ.get(PREFER_ENV, "")) if prefer is None else prefer)
         self._loaded = not load
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     # ----------------------------------------------------------- loading
     def register(self, plugin: object, name: str, *, distribution: str = "<local>", version: str = "") -> None:
-        """Register a plugin object or module directly (tests, notebooks)."""
-        if self._is_disabled(name, distribution):
-            self.blocked.append(name)
-            return
-        self._pm.register(plugin, name=name)
-        self._plugins.append((name, distribution, version, plugin))
-        self._formats = None
+        """Register a plugin object or module directly (tests, notebooks).
+
+        A plugin that does not fit the hook specifications is recorded in :attr:`failures`,
+        as one found through an entry point would be.
+        """
+        with self._lock:
+            self._formats = None
+            if self._is_disabled(name, distribution):
+                self.blocked.append(name)
+                return
+            problem = self._add(plugin, name)
+            if problem is not None:
+                self._load_failures.append(PluginFailure(name, distribution, problem))
+                return
+            self._plugins.append(_Plugin(name, distribution, version, plugin))
+
+    def _add(self, plugin: object, name: str) -> str | None:
+        """Register ``plugin`` with pluggy and check its hooks; return what is wrong, or ``None``."""
+        # pluggy takes only marked functions; an unmarked one named like a hook would be ignored in silence.
+        unmarked = [
+            h for h in HOOKS if callable(getattr(plugin, h, None)) and self._pm.parse_hookimpl_opts(plugin, h) is None
+        ]
+        if unmarked:
+            return f"{', '.join(unmarked)} is not marked @hookimpl (from dlformats import hookimpl)"
+        try:
+            self._pm.register(plugin, name=name)
+        except Exception as exc:  # noqa: BLE001 - an argument the hook does not give, a name taken, ...
+            if self._pm.get_plugin(name) is plugin:  # pluggy keeps what it registered before failing
+                self._pm.unregister(plugin)
+            return _one_line(exc)
+        problems = []
+        for caller in self._pm.get_hookcallers(plugin) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is not plugin:
+                    continue
+                function = getattr(impl.function, "__name__", caller.name)
+                if not caller.has_spec():
+                    problems.append(f"{function} implements {caller.name!r}, not a dlformats hook ({', '.join(HOOKS)})")
+                elif impl.hookwrapper or impl.wrapper:
+                    problems.append(f"{function} is a hook wrapper of {caller.name}; dlformats calls no wrappers")
+        if problems:
+            self._pm.unregister(plugin)
+            return "; ".join(problems)
+        return None
 
     def _is_disabled(self, name: str, distribution: str) -> bool:
         return name in self.disabled or _canonical(distribution) in {_canonical(d) for d in self.disabled}
@@ -129,7 +229,7 @@ class Registry:
         except Exception as exc:  # noqa: BLE001 - broken metadata on sys.path
             self._load_failures.append(PluginFailure("<entry points>", "?", f"cannot list entry points: {exc}"))
             return
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
         for ep in sorted(eps, key=lambda e: (e.name, e.value)):
             dist = ep.dist.name if ep.dist is not None else "?"
             version = ep.dist.version if ep.dist is not None else ""
@@ -137,7 +237,7 @@ class Registry:
                 dist = BUILTIN_DISTRIBUTION
             if (ep.name, ep.value) in seen:  # the same distribution visible twice on sys.path
                 continue
-            seen.add((ep.name, ep.value))  # type: ignore[arg-type]
+            seen.add((ep.name, ep.value))
             if self._is_disabled(ep.name, dist):
                 self.blocked.append(ep.name)
                 continue
@@ -146,10 +246,7 @@ class Registry:
             except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the others
                 self._load_failures.append(PluginFailure(ep.name, dist, f"{type(exc).__name__}: {exc}"))
                 continue
-            try:
-                self.register(plugin, ep.name, distribution=dist, version=version)
-            except Exception as exc:  # noqa: BLE001 - pluggy validation errors, duplicate names
-                self._load_failures.append(PluginFailure(ep.name, dist, f"{type(exc).__name__}: {exc}"))
+            self.register(plugin, ep.name, distribution=dist, version=version)
 
     def _ensure(self) -> dict[str, RegisteredFormat]:
         if self._formats is not None:
@@ -162,35 +259,93 @@ class Registry:
                 self._load_entry_points()
             # Rebuilt from scratch each time (register() resets the formats): no failure is listed twice.
             self.failures = failures = list(self._load_failures)
-            formats: dict[str, RegisteredFormat] = {}
-            for name, dist, version, plugin in self._plugins:
-                impl = getattr(plugin, "dlformats_formats", None)
-                if impl is None:
+            self._formats = self._assign_names(self._declared(failures), failures)
+            return self._formats
+
+    def _declared(self, failures: list[PluginFailure]) -> list[RegisteredFormat]:
+        """Every sound declaration, plugin by plugin in loading order; the others go to ``failures``."""
+        out: list[RegisteredFormat] = []
+        impls = self._pm.hook.dlformats_formats.get_hookimpls()
+        for plugin in self._plugins:
+            for impl in (i for i in impls if i.plugin is plugin.module):
+                for item in self._declare(plugin, impl):
+                    if isinstance(item, RegisteredFormat):
+                        out.append(item)
+                    else:
+                        failures.append(item)
+        return out
+
+    @staticmethod
+    def _declare(plugin: _Plugin, impl: Any) -> list[RegisteredFormat | PluginFailure]:
+        """The formats one ``dlformats_formats`` implementation declares, or why each is refused."""
+        where = (plugin.name, plugin.distribution)
+        try:
+            result = _call(impl, {})
+            specs = list(result) if isinstance(result, (list, tuple)) else None
+        except Exception as exc:  # noqa: BLE001 - isolate a broken plugin
+            return [PluginFailure(*where, f"dlformats_formats() failed: {_one_line(exc)}")]
+        if specs is None:
+            return [PluginFailure(*where, f"dlformats_formats() returned a {type(result).__name__}, not a list")]
+        out: list[RegisteredFormat | PluginFailure] = []
+        for index, spec in enumerate(specs):
+            if not isinstance(spec, FormatSpec):
+                kind = type(spec).__name__
+                out.append(
+                    PluginFailure(*where, f"dlformats_formats() returned a {kind} (item {index}), not FormatSpec")
+                )
+                continue
+            problems = spec.problems()
+            if problems:
+                out.append(PluginFailure(*where, "declaration refused: " + "; ".join(problems), str(spec.name)))
+            else:
+                out.append(RegisteredFormat(spec, plugin.name, plugin.distribution, plugin.version))
+        return out
+
+    def _assign_names(
+        self, declared: list[RegisteredFormat], failures: list[PluginFailure]
+    ) -> dict[str, RegisteredFormat]:
+        """One format per name: the preferred, else the built-in, else the first loaded; the others fail."""
+        groups: dict[str, list[RegisteredFormat]] = {}
+        for fmt in declared:
+            groups.setdefault(fmt.name, []).append(fmt)
+        formats: dict[str, RegisteredFormat] = {}
+        for name, group in groups.items():
+            wanted = self.prefer.get(name)
+            preferred = [
+                f
+                for f in group
+                if wanted in (f.plugin, f.distribution) or _canonical(f.distribution) == _canonical(wanted or "")
+            ]
+            if wanted is not None and not preferred:
+                failures.append(
+                    PluginFailure(
+                        wanted,
+                        "?",
+                        f"{PREFER_ENV} gives format {name!r} to {wanted!r}, which does not declare it",
+                        name,
+                    )
+                )
+            if preferred:
+                owner, why = preferred[0], f"chosen by {PREFER_ENV}"
+            elif any(f.builtin for f in group):
+                owner, why = next(f for f in group if f.builtin), "built-in formats keep their names"
+            else:
+                owner, why = group[0], "the plugin loaded first keeps it"
+            formats[name] = owner
+            for other in group:
+                if other is owner:
                     continue
-                try:
-                    specs = list(impl())
-                except Exception as exc:  # noqa: BLE001 - isolate a broken plugin
-                    failures.append(PluginFailure(name, dist, f"dlformats_formats() failed: {exc!r}"))
-                    continue
-                bad = [s for s in specs if not isinstance(s, FormatSpec)]
-                if bad:
-                    kind = type(bad[0]).__name__
-                    failures.append(PluginFailure(name, dist, f"dlformats_formats() returned a {kind}, not FormatSpec"))
-                    continue
-                for spec in specs:
-                    reg = RegisteredFormat(spec, name, dist, version)
-                    other = formats.get(spec.name)
-                    if other is not None:
-                        raise PluginError(
-                            f"format {spec.name!r} is declared twice: by plugin {other.plugin!r} of distribution "
-                            f"{other.distribution!r} and by plugin {name!r} of distribution {dist!r}",
-                            plugins=[other.plugin, name],
-                            distributions=[other.distribution, dist],
-                            hint=f"uninstall one, or block one with {DISABLE_ENV}={name}",
-                        )
-                    formats[spec.name] = reg
-            self._formats = formats
-            return formats
+                failures.append(
+                    PluginFailure(
+                        other.plugin,
+                        other.distribution,
+                        f"format name {name!r} is taken by plugin {owner.plugin!r} of distribution "
+                        f"{owner.distribution!r} ({why}); to use the one of {other.distribution!r} instead, "
+                        f"set {PREFER_ENV}={name}={other.plugin} or block the other with {DISABLE_ENV}={owner.plugin}",
+                        name,
+                    )
+                )
+        return formats
 
     # ----------------------------------------------------------- queries
     def formats(self) -> list[RegisteredFormat]:
@@ -198,22 +353,37 @@ class Registry:
         return sorted(self._ensure().values(), key=lambda f: f.name)
 
     def get(self, name: str) -> RegisteredFormat:
-        """The format called ``name``; raise :class:`InvalidOptionError` listing the known names."""
+        """The format called ``name``.
+
+        Raises :class:`PluginError` when a plugin declared it but it could not be registered
+        (saying why), else :class:`InvalidOptionError` listing the known names.
+        """
         formats = self._ensure()
-        if name not in formats:
-            known = ", ".join(sorted(formats)) or "none"
-            raise InvalidOptionError(f"unknown format {name!r}", hint=f"known formats: {known}")
-        return formats[name]
+        if name in formats:
+            return formats[name]
+        failed = [f for f in self.failures if f.format == name]
+        if failed:
+            raise PluginError(
+                f"format {name!r} is not available: "
+                + "; ".join(f"plugin {f.name!r} of {f.distribution!r}: {f.error}" for f in failed),
+                plugins=[f.name for f in failed],
+                distributions=[f.distribution for f in failed],
+                hint="see 'dlformats formats'",
+            )
+        known = ", ".join(sorted(formats)) or "none"
+        raise InvalidOptionError(
+            f"unknown format {name!r}", option="format", valid=sorted(formats), hint=f"known formats: {known}"
+        )
 
     def failed_plugins(self) -> dict[str, str]:
-        """``{plugin: error}`` for plugins that failed to load."""
+        """``{plugin: error}`` for plugins that failed to load, ``{"plugin (format name)": error}`` for formats."""
         self._ensure()
-        return {f.name: f.error for f in self.failures}
+        return {f.label: f.error for f in self.failures}
 
     def plugin_versions(self) -> dict[str, tuple[str, str]]:
         """``{plugin: (distribution, version)}`` for loaded plugins."""
         self._ensure()
-        return {name: (dist, version) for name, dist, version, _ in self._plugins}
+        return {p.name: (p.distribution, p.version) for p in self._plugins}
 
     def reader_candidates(
         self, source: Source, format: str | None = None
@@ -264,13 +434,7 @@ class Registry:
             except DLFormatsError:
                 raise
             except Exception as exc:
-                if (env := environment_failure(exc, path=source.name, doing="reading")) is not None:
-                    raise env from exc
-                raise ReaderCrashedError(
-                    f"the sniffer of format {spec.name!r} (plugin {fmt.plugin}) crashed: {type(exc).__name__}: {exc}",
-                    path=source.name,
-                    format=spec.name,
-                ) from exc
+                raise plugin_crashed(exc, stage="sniff", format=spec.name, plugin=fmt.plugin, path=source.name) from exc
             if said is True:
                 content, note = 1, "content matches"
             elif said is False:
@@ -326,21 +490,15 @@ class Registry:
         """Problems contributed by plugins through ``dlformats_validate``."""
         self._ensure()
         out: list[Problem] = []
-        # Called plugin by plugin (not through the hook relay) so that a crash names its plugin;
-        # an implementation may take a subset of the hook's arguments, as pluggy allows.
-        kwargs = {"project": project}
-        for impl in reversed(self._pm.hook.dlformats_validate.get_hookimpls()):
-            try:
-                out.extend(impl.function(*(kwargs[a] for a in impl.argnames)) or [])
-            except DLFormatsError:
-                raise
-            except Exception as exc:
-                if (env := environment_failure(exc, path=None, doing="validating")) is not None:
-                    raise env from exc
-                raise ReaderCrashedError(
-                    f"the dlformats_validate hook of plugin {impl.plugin_name} crashed: {type(exc).__name__}: {exc}",
-                    hint=f"a bug in plugin {impl.plugin_name}; block it with {DISABLE_ENV}={impl.plugin_name}",
-                ) from exc
+        impls = self._pm.hook.dlformats_validate.get_hookimpls()
+        for plugin in self._plugins:  # one at a time, in loading order, so that a crash names its plugin
+            for impl in (i for i in impls if i.plugin is plugin.module):
+                try:
+                    out.extend(_call(impl, {"project": project}) or [])
+                except DLFormatsError:
+                    raise
+                except Exception as exc:
+                    raise plugin_crashed(exc, stage="validate", format=None, plugin=plugin.name) from exc
         return out
 
 
@@ -359,3 +517,26 @@ def reset_registry() -> None:
     """Forget the process-wide registry, so that the next use rediscovers plugins (tests)."""
     global _REGISTRY
     _REGISTRY = None
+
+
+@contextmanager
+def use_registry(registry: Registry) -> Iterator[Registry]:
+    """Make :func:`dlformats.read`, ``write``, ``convert``, ``formats``... use ``registry`` inside a ``with`` block.
+
+    For tests and notebooks::
+
+        registry = Registry(load=False)  # no entry points: exactly the plugins registered here
+        registry.register(my_module, "mine")
+        with use_registry(registry):
+            project = dlformats.read("cells.mine")
+
+    The previous registry is restored when the block ends.  The registry is process-wide
+    while the block runs (other threads see it too).
+    """
+    global _REGISTRY
+    previous = _REGISTRY
+    _REGISTRY = registry
+    try:
+        yield registry
+    finally:
+        _REGISTRY = previous

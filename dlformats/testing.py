@@ -17,9 +17,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .model import PARTS, Cell, Division, Project, Spots
+
+if TYPE_CHECKING:
+    from .spec import FormatSpec
 
 HEAVY_MODULES = ("numpy", "tifffile", "imageio", "zarr", "PIL", "imagecodecs")
 
@@ -109,23 +112,35 @@ def assert_projects_equal(a: Project, b: Project, parts: tuple[str, ...] = PARTS
 
 
 def check_declared(name: str) -> Any:
-    """Assert format ``name`` is registered through an entry point, with a sound declaration; return it."""
-    from .model import PARTS as KNOWN
+    """Assert format ``name`` is registered through an entry point, with a sound declaration; return it.
+
+    Sound: :meth:`dlformats.FormatSpec.problems` finds nothing (the core would not have
+    registered it otherwise, and says why in ``dlformats formats``), and it has a description.
+    """
     from .registry import get_registry
 
     registry = get_registry()
     names = [f.name for f in registry.formats()]
     assert name in names, f"format {name!r} not registered; have {names}; failed plugins: {registry.failed_plugins()}"
     fmt = registry.get(name)
-    spec = fmt.spec
-    assert spec.read is not None or spec.write is not None, f"{name}: neither reads nor writes"
-    assert spec.description, f"{name}: no description"
-    for ext in spec.extensions:
-        assert ext.startswith(".") and ext == ext.lower(), f"{name}: extension {ext!r} must be lower-case with a dot"
-    assert set(spec.reads) <= set(KNOWN) and set(spec.writes) <= set(KNOWN), f"{name}: unknown parts"
-    assert (spec.read is None) == (not spec.reads), f"{name}: 'reads' must list parts exactly when it has a reader"
-    assert (spec.write is None) == (not spec.writes), f"{name}: 'writes' must list parts exactly when it has a writer"
+    problems = fmt.spec.problems()
+    assert not problems, f"{name}: {problems}"
     return fmt
+
+
+def plugin_of(*specs: FormatSpec) -> Any:
+    """A plugin object declaring ``specs``, for :meth:`dlformats.registry.Registry.register` in tests and notebooks::
+
+    registry = Registry(load=False)
+    registry.register(testing.plugin_of(FormatSpec(name="mine", ...)), "mine")
+    with dlformats.use_registry(registry):
+        dlformats.read("cells.mine")
+    """
+    import types
+
+    from .hookspecs import hookimpl
+
+    return types.SimpleNamespace(dlformats_formats=hookimpl(lambda: list(specs)))
 
 
 def check_sniff(name: str, source: Any, *, file_name: str | None = None) -> None:

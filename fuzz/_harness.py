@@ -1,7 +1,7 @@
 """Shared atheris harness: feed bytes to ``dlformats.read_all(data, format=..., name=...)``.
 
 Only :class:`dlformats.DLFormatsError` may escape a read, except
-:class:`dlformats.errors.ReaderCrashedError` (the core's wrapper for a bare
+:class:`dlformats.errors.PluginCrashedError` (the core's wrapper for a bare
 exception escaping a plugin: a bug) and the core's "out of memory" error.  Every
 array of every project read is then materialised, so lazy readers are exercised
 too.  Limits are small so one input cannot take the machine's memory.
@@ -64,7 +64,7 @@ def read_and_touch(data: bytes, fmt: str, name: str, limits: Any) -> None:
     import numpy as np
 
     import dlformats
-    from dlformats.errors import DLFormatsError, ReaderCrashedError
+    from dlformats.errors import DLFormatsError, PluginCrashedError
 
     try:
         projects = dlformats.read_all(data, format=fmt, name=name, limits=limits)
@@ -73,7 +73,7 @@ def read_and_touch(data: bytes, fmt: str, name: str, limits: Any) -> None:
                 if array is not None:
                     np.asarray(array)
             project.validate(pixels=False)
-    except ReaderCrashedError:
+    except PluginCrashedError:
         raise
     except DLFormatsError as exc:
         if str(exc.reason).startswith("out of memory"):

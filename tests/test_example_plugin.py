@@ -256,3 +256,26 @@ def test_the_plugins_own_conformance_suite_passes(site):
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and "skipped" not in done.stdout
+
+
+def test_options_listed_checked_and_given_typed(site, tmp_path):
+    described = json.loads(_cli(site, "formats", "dlex", "--json").stdout)
+    assert described["distribution"] == DIST and described["plugin"] == "example"
+    assert [(o["name"], o["type"], o["minimum"]) for o in described["read_options"]] == [("frame", "int", 0)]
+    assert [(o["name"], o["index_of"]) for o in described["write_options"]] == [("feature", "features")]
+    text = _cli(site, "formats", "dlex").stdout
+    assert "  frame (int >= 0, default none): read only this frame (0-based)" in text
+
+    (tmp_path / "cells.dlex").write_bytes(DLEX)
+    done = _cli(site, "info", "cells.dlex", "--option", "frame=1", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["y"]["shape"] == [1, 1, 3, 4]
+    for args, needle in [
+        (["info", "cells.dlex", "--option", "foo=1"], "unknown read option 'foo' for format 'dlex'"),
+        (["info", "cells.dlex", "--option", "frame=last"], "read option frame='last' of format 'dlex' must be"),
+        (["convert", "cells.dlex", "out.dlex", "--write-option", "feature=1"], "the project has 1 features"),
+        (["convert", "cells.dlex", "out.dlex", "--write-option", "foo=y"], "valid write options: feature (int"),
+    ]:
+        done = _cli(site, *args, cwd=tmp_path)
+        assert done.returncode == 2 and needle in done.stderr, (args, done.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cells.dlex"]

@@ -16,17 +16,16 @@ from dlformats.arrays import LazyArray
 from dlformats.cli import main
 from dlformats.limits import Limits
 from dlformats.model import Problem
-from dlformats.registry import Registry
+from dlformats.registry import Registry, use_registry
 from dlformats.sources import describe_head
-from dlformats.spec import FormatSpec
+from dlformats.spec import FormatSpec, parts
 from dlformats.testing import make_project
 
 
 @pytest.fixture
-def registry(monkeypatch):
-    reg = Registry(load=False)
-    monkeypatch.setattr("dlformats.registry._REGISTRY", reg)
-    return reg
+def registry():
+    with use_registry(Registry(load=False)) as reg:
+        yield reg
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -70,11 +69,11 @@ def _every_error() -> list[errors.DLFormatsError]:
         errors.UnsafeArchiveError("r", **where),
         errors.InconsistentDataError("r", problems=[Problem("divisions", "bad", "error")], **where),
         errors.AmbiguousInputError("r", option="series", choices=[0, 1], **where),
-        errors.InvalidOptionError("r", **where),
+        errors.InvalidOptionError("r", option="series", valid=["series (int >= 0)"], **where),
         errors.NotMyFormat("r", **where),
         errors.NoReaderError("r", detected="zip", candidates=[errors.Candidate("a", "b", "c")], install=["x"]),
         errors.NoWriterError("r", **where),
-        errors.ReaderCrashedError("r", **where),
+        errors.PluginCrashedError("r", stage="write", plugin="p", **where),
         errors.PluginError("r", plugins=["a", "b"], distributions=["d"], **where),
         errors.EnvironmentFailureError("r", errno=28, **where),
         errors.NetworkError("r", errno=None, **where),
@@ -109,9 +108,10 @@ class _CrashingValidator:
 
 def test_crash_in_a_validate_hook_names_the_plugin(registry):
     registry.register(_CrashingValidator(), "crashy")
-    with pytest.raises(dlformats.ReaderCrashedError, match="crashy") as info:
+    with pytest.raises(dlformats.PluginCrashedError, match="crashy") as info:
         dlformats.validate(make_project(), pixels=False)
     assert isinstance(info.value.__cause__, KeyError)
+    assert (info.value.stage, info.value.plugin, info.value.format) == ("validate", "crashy", None)
 
 
 class _Validator:
@@ -131,7 +131,7 @@ class _FailingWriter:
         def write(project, path, options):
             raise dlformats.CorruptFileError(f"cannot write {path}", path=str(path))
 
-        return [FormatSpec(name="failing", description="d", extensions=(".fail",), write=write)]
+        return [FormatSpec(name="failing", description="d", extensions=(".fail",), write=write, writes=parts("y"))]
 
 
 def test_writer_error_names_the_target_not_the_temporary(registry, tmp_path):

@@ -190,7 +190,7 @@ def test_relabel_option_with_cells_gives_each_pixel_its_cell(tmp_path):
 
 def test_relabel_option_must_be_a_boolean(tmp_path):
     with pytest.raises(dlformats.InvalidOptionError, match="relabel"):
-        dlformats.write(labels_project(), tmp_path / "out.zip", options={"relabel": "yes"})
+        dlformats.write(labels_project(), tmp_path / "out.zip", options={"relabel": "maybe"})
     assert_nothing_written(tmp_path)
 
 

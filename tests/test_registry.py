@@ -7,6 +7,7 @@ so that plugins are found through real entry points.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -18,9 +19,9 @@ from pathlib import Path
 import pytest
 
 import dlformats
-from dlformats import FormatSpec, NotMyFormat, Project, hookimpl
-from dlformats.errors import InvalidOptionError, NoReaderError, NoWriterError, PluginError, ReaderCrashedError
-from dlformats.registry import Registry
+from dlformats import FormatSpec, NotMyFormat, Project, hookimpl, testing
+from dlformats.errors import InvalidOptionError, NoReaderError, NoWriterError, PluginCrashedError, PluginError
+from dlformats.registry import Registry, use_registry
 from dlformats.sources import open_source
 
 _names = itertools.count()
@@ -43,7 +44,7 @@ def fmt(name: str, **kw) -> FormatSpec:
 
 def plugin(*specs: FormatSpec) -> types.SimpleNamespace:
     """A plugin object declaring ``specs`` (a module works the same way)."""
-    return types.SimpleNamespace(dlformats_formats=hookimpl(lambda: list(specs)))
+    return testing.plugin_of(*specs)
 
 
 def registry(*entries: tuple[str, FormatSpec | list[FormatSpec], str]) -> Registry:
@@ -66,14 +67,10 @@ def notes(reg: Registry, data: bytes, filename: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def use(monkeypatch):
-    """Make ``dlformats.read`` & co. use the given registry."""
-
-    def install(reg: Registry) -> Registry:
-        monkeypatch.setattr("dlformats.registry._REGISTRY", reg)
-        return reg
-
-    return install
+def use():
+    """Make ``dlformats.read`` & co. use the given registry until the test ends."""
+    with contextlib.ExitStack() as stack:
+        yield lambda reg: stack.enter_context(use_registry(reg))
 
 
 # ------------------------------------------------------------------ choice order
@@ -165,9 +162,10 @@ def test_crashing_sniffer_is_reported_by_name():
         raise KeyError("oops")
 
     reg = registry(("sniffy", fmt("crashy", sniff=sniff), "d"))
-    with open_source(b"x", name="f.x") as src, pytest.raises(ReaderCrashedError) as info:
+    with open_source(b"x", name="f.x") as src, pytest.raises(PluginCrashedError) as info:
         reg.reader_candidates(src)
     assert info.value.format == "crashy" and "sniffy" in str(info.value) and "f.x" in str(info.value)
+    assert (info.value.stage, info.value.plugin) == ("sniff", "sniffy") and "sniffer" in str(info.value)
     assert isinstance(info.value.__cause__, KeyError)
 
 
@@ -211,9 +209,10 @@ def test_crashing_reader_is_reported_not_swallowed(use, tmp_path):
         )
     )
     (tmp_path / "f.x").write_bytes(b"data")
-    with pytest.raises(ReaderCrashedError) as info:
+    with pytest.raises(PluginCrashedError) as info:
         dlformats.read(tmp_path / "f.x")
     assert info.value.format == "crashy" and "crasher" in str(info.value)
+    assert (info.value.stage, info.value.plugin) == ("read", "crasher") and "reader" in str(info.value)
     assert info.value.path == str(tmp_path / "f.x")
     assert isinstance(info.value.__cause__, KeyError)
     assert not tried, "a crash must not be turned into 'try the next one'"
@@ -300,13 +299,50 @@ def test_plugin_whose_declaration_fails_is_reported_once_and_isolated():
     assert len(reg.failures) == 2
 
 
-def test_same_format_name_twice_names_both_distributions():
-    reg = registry(("one", fmt("dup"), "dist-one"), ("two", fmt("dup"), "dist-two"))
-    with pytest.raises(PluginError) as info:
-        reg.formats()
-    assert info.value.distributions == ["dist-one", "dist-two"] and info.value.plugins == ["one", "two"]
-    assert "dist-one" in str(info.value) and "dist-two" in str(info.value)
-    assert "DLFORMATS_DISABLE_PLUGINS" in str(info.value)
+def test_same_format_name_twice_keeps_the_first_and_reports_the_second(use, tmp_path):
+    reg = use(
+        registry(
+            ("one", fmt("dup", extensions=(".x",)), "dist-one"),
+            ("two", [fmt("dup", extensions=(".x",)), fmt("other", extensions=(".o",))], "dist-two"),
+        )
+    )
+    assert [(f.name, f.distribution) for f in reg.formats()] == [("dup", "dist-one"), ("other", "dist-two")]
+    [failure] = reg.failures
+    assert (failure.name, failure.distribution, failure.format) == ("two", "dist-two", "dup")
+    assert "dist-one" in failure.error and "dist-two" in failure.error
+    assert "DLFORMATS_PREFER=dup=two" in failure.error and "DLFORMATS_DISABLE_PLUGINS=one" in failure.error
+    assert reg.failed_plugins() == {"two (format dup)": failure.error}
+    (tmp_path / "f.o").write_bytes(b"data")
+    assert dlformats.read(tmp_path / "f.o").metadata["read_by"] == "other"  # the plugin's other format works
+
+
+def test_a_builtin_keeps_its_name_whatever_the_order():
+    for entries in itertools.permutations([("a-third", fmt("png"), "someone"), ("b-builtin", fmt("png"), "dlformats")]):
+        reg = registry(*entries)
+        assert [(f.name, f.plugin) for f in reg.formats()] == [("png", "b-builtin")]
+        assert [(f.name, f.format) for f in reg.failures] == [("a-third", "png")]
+        assert "built-in formats keep their names" in reg.failures[0].error
+
+
+def test_the_preferred_plugin_takes_a_contested_name():
+    entries = [("builtin", fmt("png"), "dlformats"), ("fancy", fmt("png"), "Fancy_PNG")]
+    by_plugin = Registry(load=False, disabled=set(), prefer={"png": "fancy"})
+    by_distribution = Registry(load=False, disabled=set(), prefer={"png": "fancy-png"})
+    for reg in (by_plugin, by_distribution):
+        for name, spec, dist in entries:
+            reg.register(plugin(spec), name, distribution=dist)
+        assert [(f.name, f.plugin) for f in reg.formats()] == [("png", "fancy")]
+        assert [(f.name, f.format) for f in reg.failures] == [("builtin", "png")]
+    nobody = Registry(load=False, disabled=set(), prefer={"png": "absent"})
+    for name, spec, dist in entries:
+        nobody.register(plugin(spec), name, distribution=dist)
+    assert [f.plugin for f in nobody.formats()] == ["builtin"]
+    assert any(f.name == "absent" and "does not declare it" in f.error for f in nobody.failures)
+
+
+def test_prefer_is_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("DLFORMATS_PREFER", " png = fancy , npz=other-dist,junk")
+    assert Registry(load=False).prefer == {"png": "fancy", "npz": "other-dist"}
 
 
 def test_disabled_by_plugin_or_distribution_name(monkeypatch):
@@ -383,9 +419,13 @@ def test_failing_plugin_listed_by_the_command(fake_site):
     done = subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 0, done.stderr
     listing = json.loads(done.stdout)
-    assert {"plugin": "fake-broken", "distribution": "fake-broken", "error": "ImportError: needs libfoo"} in listing[
-        "failed_plugins"
-    ]
+    broken = {
+        "plugin": "fake-broken",
+        "distribution": "fake-broken",
+        "format": None,
+        "error": "ImportError: needs libfoo",
+    }
+    assert broken in listing["failed_plugins"]
     fake = [f for f in listing["formats"] if f["name"] == "fake"]
     assert fake and fake[0]["distribution"] == "fake-good" and fake[0]["version"] == "1.2.3"
     text = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False).stdout
@@ -407,11 +447,18 @@ def test_two_distributions_declaring_one_format_name(tmp_path, monkeypatch):
         module = f"dlformats_{dist.replace('-', '_')}{n}"
         make_dist(root, dist, {dist: module}, {module: GOOD_PLUGIN.format(name="clash", ext=".c")})
     monkeypatch.syspath_prepend(str(root))
-    with pytest.raises(PluginError) as info:
-        Registry(disabled=set()).formats()
-    assert info.value.distributions == ["clash-one", "clash-two"]
-    monkeypatch.setenv("DLFORMATS_DISABLE_PLUGINS", "clash-two")
-    assert [f.distribution for f in Registry().formats() if f.name == "clash"] == ["clash-one"]
+    monkeypatch.delenv("DLFORMATS_PREFER", raising=False)
+    reg = Registry(disabled=set())
+    formats = {f.name: f for f in reg.formats()}
+    assert formats["clash"].distribution == "clash-one"  # loaded first: entry points in order of name
+    assert {"tiff", "png", "dcl-project-zip"} <= set(formats)  # every other format is there
+    [lost] = [f for f in reg.failures if f.format == "clash"]
+    assert lost.distribution == "clash-two" and "clash-one" in lost.error
+    monkeypatch.setenv("DLFORMATS_PREFER", "clash=clash-two")
+    assert [f.distribution for f in Registry().formats() if f.name == "clash"] == ["clash-two"]
+    monkeypatch.delenv("DLFORMATS_PREFER")
+    monkeypatch.setenv("DLFORMATS_DISABLE_PLUGINS", "clash-one")
+    assert [f.distribution for f in Registry().formats() if f.name == "clash"] == ["clash-two"]
 
 
 def test_discovery_is_lazy_and_once(fake_site):
@@ -425,3 +472,236 @@ def test_discovery_is_lazy_and_once(fake_site):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1"  # the broken fake, listed once however often formats are asked for
+
+
+# ------------------------------------------------------------------ declarations checked when loaded
+def _read_y(source, options):
+    return _reader("any")(source, options)
+
+
+BAD_DECLARATIONS = {
+    "name": (FormatSpec(name="Bad Name", description="d", read=_read_y, reads=frozenset({"y"})), "name 'Bad Name'"),
+    "extension": (
+        FormatSpec(name="no-dot", description="d", extensions=("min",), read=_read_y, reads=frozenset({"y"})),
+        "extension 'min' must be a dot",
+    ),
+    "reads missing": (FormatSpec(name="no-reads", description="d", read=_read_y), "reads must list the parts"),
+    "writes without writer": (
+        FormatSpec(name="no-writer", description="d", read=_read_y, reads=frozenset({"y"}), writes=frozenset({"y"})),
+        "writes must list the parts",
+    ),
+    "unknown part": (
+        FormatSpec(name="odd-part", description="d", read=_read_y, reads=frozenset({"y", "masks"})),
+        "unknown parts ['masks']",
+    ),
+    "no description": (FormatSpec(name="mute", read=_read_y, reads=frozenset({"y"})), "description"),
+    "neither": (FormatSpec(name="idle", description="d"), "neither reads nor writes"),
+    "option type": (
+        fmt("typed", read_options=(dlformats.Option("n", list, help="h"),)),
+        "type <class 'list'> is not one of",
+    ),
+    "option default": (
+        fmt("defaulted", read_options=(dlformats.Option("n", int, "three", help="h"),)),
+        "default 'three' must be an integer",
+    ),
+    "option choice": (
+        fmt("chosen", read_options=(dlformats.Option("c", str, "a", choices=("a", 2), help="h"),)),
+        "choice 2 is not a str",
+    ),
+    "option reserved": (fmt("reserved", read_options=(dlformats.Option("select", str, help="h"),)), "core's own"),
+    "option twice": (
+        fmt("twice", read_options=(dlformats.Option("n", int, help="h"), dlformats.Option("n", str, help="h"))),
+        "'n' is declared twice",
+    ),
+    "option help": (fmt("helpless", read_options=(dlformats.Option("n", int),)), "help must be one non-empty line"),
+    "option name": (fmt("badopt", read_options=(dlformats.Option("Two Words", int, help="h"),)), "option name"),
+    "index_of read": (
+        fmt("indexed", read_options=(dlformats.Option("f", int, help="h", index_of="frames"),)),
+        "index_of is for int write options",
+    ),
+    "write options without writer": (
+        fmt("nowrite", write_options=(dlformats.Option("n", int, help="h"),)),
+        "write_options given, but there is no writer",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DECLARATIONS))
+def test_unsound_declaration_fails_that_format_alone(case, use, tmp_path):
+    bad, reason = BAD_DECLARATIONS[case]
+    assert bad.problems(), case
+    reg = use(registry(("mixed", [bad, fmt("fine", extensions=(".x",))], "third"), ("other", fmt("also"), "d")))
+    assert [f.name for f in reg.formats()] == ["also", "fine"]
+    [failure] = reg.failures
+    assert (failure.name, failure.distribution, failure.format) == ("mixed", "third", str(bad.name))
+    assert failure.error.startswith("declaration refused: ") and reason in failure.error, failure.error
+    (tmp_path / "f.x").write_bytes(b"data")
+    assert dlformats.read(tmp_path / "f.x").metadata["read_by"] == "fine"
+    (tmp_path / "f.unknown").write_bytes(b"data")
+    with pytest.raises(NoReaderError) as info:
+        dlformats.read(tmp_path / "f.unknown")
+    assert info.value.failed_plugins == {f"mixed (format {bad.name})": failure.error}
+    assert reason in str(info.value)
+
+
+def test_asking_for_a_refused_format_says_why():
+    reg = registry(("mixed", [FormatSpec(name="broken", description="d", read=_read_y)], "third-dist"))
+    with pytest.raises(PluginError) as info:
+        reg.get("broken")
+    assert info.value.plugins == ["mixed"] and info.value.distributions == ["third-dist"]
+    assert "reads must list the parts" in str(info.value)
+    with pytest.raises(InvalidOptionError, match="known formats: none"):
+        reg.get("never-declared")
+
+
+def test_declaring_something_else_than_formatspecs_fails_the_item_or_the_plugin():
+    reg = registry(("good", fmt("good"), "d"))
+    mixed = [fmt("kept"), {"name": "a dict"}]
+    reg.register(types.SimpleNamespace(dlformats_formats=hookimpl(lambda: mixed)), "mixed", distribution="m")
+    reg.register(types.SimpleNamespace(dlformats_formats=hookimpl(lambda: fmt("bare"))), "bare", distribution="b")
+    assert [f.name for f in reg.formats()] == ["good", "kept"]
+    failed = reg.failed_plugins()
+    assert "returned a dict (item 1), not FormatSpec" in failed["mixed"]
+    assert "returned a FormatSpec, not a list" in failed["bare"]
+
+
+# ------------------------------------------------------------------ hooks through pluggy
+class _Renamed:
+    """Hook implementations under other names, found through ``specname``."""
+
+    @hookimpl(specname="dlformats_formats")
+    def declare(self):
+        return [fmt("renamed", extensions=(".rn",))]
+
+    @hookimpl(specname="dlformats_validate")
+    def check(self, project):
+        return [dlformats.Problem("cells", "checked by a renamed hook", "warning")]
+
+
+def test_hookimpl_marked_with_specname_works(use, tmp_path):
+    reg = use(registry())
+    reg.register(_Renamed(), "renamed-plugin", distribution="r")
+    assert [f.name for f in reg.formats()] == ["renamed"] and not reg.failures
+    (tmp_path / "f.rn").write_bytes(b"data")
+    project = dlformats.read(tmp_path / "f.rn")
+    assert project.metadata["read_by"] == "renamed"
+    assert "checked by a renamed hook" in [p.message for p in dlformats.validate(project, pixels=False)]
+
+
+def _unmarked():
+    return [fmt("unmarked")]
+
+
+def _not_a_hook():
+    return [fmt("typo")]
+
+
+def _wants_config(config):
+    return [fmt("config")]
+
+
+def _wrapper():
+    yield
+    return [fmt("wrapped")]
+
+
+@pytest.mark.parametrize(
+    ("plugin_object", "reason"),
+    [
+        (types.SimpleNamespace(dlformats_formats=_unmarked), "dlformats_formats is not marked @hookimpl"),
+        (types.SimpleNamespace(dlformats_format=hookimpl(_not_a_hook)), "not a dlformats hook"),
+        (types.SimpleNamespace(declare=hookimpl(specname="dlformats_formatz")(_not_a_hook)), "'dlformats_formatz'"),
+        (types.SimpleNamespace(dlformats_formats=hookimpl(_wants_config)), "config"),
+        (types.SimpleNamespace(dlformats_formats=hookimpl(wrapper=True)(_wrapper)), "hook wrapper"),
+    ],
+    ids=["unmarked", "unknown hook", "unknown specname", "unknown argument", "wrapper"],
+)
+def test_hook_implementation_not_fitting_the_specs_fails_its_plugin(plugin_object, reason):
+    reg = registry(("good", fmt("good"), "d"))
+    reg.register(plugin_object, "misfit", distribution="misfit-dist")
+    assert [f.name for f in reg.formats()] == ["good"]
+    assert [(f.name, f.distribution) for f in reg.failures] == [("misfit", "misfit-dist")]
+    assert reason in reg.failures[0].error and "\n" not in reg.failures[0].error
+    reg.register(plugin(fmt("late")), "misfit", distribution="d")  # the name was not kept by the refused plugin
+    assert [f.name for f in reg.formats()] == ["good", "late"]
+
+
+def test_registering_one_name_twice_is_reported():
+    reg = registry(("same", fmt("first"), "d"))
+    reg.register(plugin(fmt("second")), "same", distribution="other")
+    assert [f.name for f in reg.formats()] == ["first"]
+    assert "same" in reg.failed_plugins()
+
+
+# ------------------------------------------------------------------ a third-party distribution that gets it wrong
+CARELESS_PLUGIN = """
+from dlformats import FormatSpec, hookimpl
+from dlformats.spec import parts
+
+def _read(source, options):
+    raise AssertionError("never called")
+
+def _read_good(source, options):
+    import numpy as np
+    from dlformats import Project
+    return Project(y=np.zeros((1, 1, 2, 2), np.int32), cells=[])
+
+@hookimpl
+def dlformats_formats():
+    return [
+        FormatSpec(name="png", description="a png reader of its own", extensions=(".png",), read=_read,
+                   reads=parts("X")),
+        FormatSpec(name="Bad Name", description="malformed", extensions=("min",), read=_read),
+        FormatSpec(name="careful", description="fine", extensions=(".careful",), read=_read_good, reads=parts("y")),
+    ]
+"""
+
+
+@pytest.fixture
+def careless_site(tmp_path, monkeypatch):
+    """An installed distribution declaring a taken name (png), a malformed format and a sound one."""
+    module = f"dlformats_careless{next(_names)}"
+    root = tmp_path / "careless-site"
+    make_dist(root, "careless-formats", {"careless": module}, {module: CARELESS_PLUGIN})
+    monkeypatch.syspath_prepend(str(root))
+    return root
+
+
+def test_a_careless_distribution_is_reported_and_every_other_format_converts(careless_site, tmp_path):
+    import numpy as np
+    import tifffile
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(careless_site), os.environ.get("PYTHONPATH", "")])}
+    for name in ("DLFORMATS_DISABLE_PLUGINS", "DLFORMATS_PREFER"):
+        env.pop(name, None)
+    cli = [sys.executable, "-m", "dlformats.cli"]
+
+    def run(*args):
+        return subprocess.run([*cli, *args], capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
+
+    listing = json.loads(run("formats", "--json").stdout)
+    failed = {f["format"]: f for f in listing["failed_plugins"]}
+    assert set(failed) == {"png", "Bad Name"}
+    assert failed["png"]["distribution"] == "careless-formats" and "'dlformats'" in failed["png"]["error"]
+    assert "name 'Bad Name'" in failed["Bad Name"]["error"] and "extension 'min'" in failed["Bad Name"]["error"]
+    assert "reads must list the parts" in failed["Bad Name"]["error"]
+    formats = {f["name"]: f for f in listing["formats"]}
+    assert formats["png"]["distribution"] == "dlformats" and formats["careful"]["distribution"] == "careless-formats"
+    text = run("formats").stdout
+    assert "FAILED format png of plugin careless (careless-formats): format name 'png' is taken" in text
+
+    tifffile.imwrite(tmp_path / "movie.tif", np.arange(2 * 8 * 9, dtype=np.uint16).reshape(2, 8, 9))
+    for target in ("movie.zip", "frame.png"):
+        done = run("convert", "movie.tif", target, "--write-option", "frame=1" if target.endswith("png") else "part=X")
+        if target.endswith("zip"):
+            assert done.returncode == 2 and "unknown write option 'part'" in done.stderr  # checked, not ignored
+            done = run("convert", "movie.tif", target)
+        assert done.returncode == 0, done.stderr
+    assert run("info", "frame.png").returncode == 0  # read by the built-in png
+    (tmp_path / "x.careful").write_bytes(b"anything")
+    assert '"format": "careful"' in run("info", "x.careful", "--json").stdout
+    (tmp_path / "x.min").write_bytes(b"\x00\x01")
+    done = run("info", "x.min")
+    assert (
+        done.returncode == 2 and "careless (format Bad Name)" in done.stderr and "careless (format png)" in done.stderr
+    )

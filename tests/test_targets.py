@@ -8,6 +8,8 @@ folder with its dist-info on ``PYTHONPATH``), stopped by the signals schedulers 
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import errno
 import json
 import os
@@ -24,9 +26,10 @@ import numpy as np
 import pytest
 
 import dlformats
-from dlformats import FormatSpec, hookimpl
+from dlformats import FormatSpec, testing, use_registry
 from dlformats.atomic import TEMPORARY, atomic_target, remove_stale_temporaries
-from dlformats.errors import EnvironmentFailureError, InvalidOptionError, ReaderCrashedError
+from dlformats.errors import EnvironmentFailureError, InvalidOptionError, PluginCrashedError
+from dlformats.model import PARTS
 from dlformats.registry import Registry
 from dlformats.testing import make_project
 
@@ -66,9 +69,12 @@ def _full(project, path, options):
 @hookimpl
 def dlformats_formats():
     return [
-        FormatSpec(name="slow-file", extensions=(".slow",), write=_slow_file, writes=ALL),
-        FormatSpec(name="slow-folder", extensions=(".slowdir",), write=_slow_folder, writes=ALL, folder=True),
-        FormatSpec(name="disk-full", extensions=(".full",), write=_full, writes=ALL),
+        FormatSpec(name="slow-file", description="slow", extensions=(".slow",), write=_slow_file, writes=ALL),
+        FormatSpec(
+            name="slow-folder", description="slow dir", extensions=(".slowdir",), write=_slow_folder, writes=ALL,
+            folder=True,
+        ),
+        FormatSpec(name="disk-full", description="full disk", extensions=(".full",), write=_full, writes=ALL),
     ]
 '''
 
@@ -140,12 +146,29 @@ def dead_pid() -> int:
     return child.pid
 
 
-def use_formats(monkeypatch, *specs: FormatSpec) -> None:
-    """Make dlformats use only ``specs`` (plus no entry points) for the rest of the test."""
-    reg = Registry(load=False, disabled=set())
-    plugin = type("Plugin", (), {"dlformats_formats": staticmethod(hookimpl(lambda: list(specs)))})
-    reg.register(plugin, "fake", distribution="fake", version="1.0")
-    monkeypatch.setattr("dlformats.registry._REGISTRY", reg)
+EVERY_PART = frozenset(PARTS)
+
+
+@pytest.fixture
+def use_formats():
+    """A function making dlformats use only the given formats (no entry points) for the rest of the test."""
+    with contextlib.ExitStack() as stack:
+
+        def use(*specs: FormatSpec) -> None:
+            declared = [
+                dataclasses.replace(
+                    spec,
+                    description=spec.description or f"test format {spec.name}",
+                    reads=spec.reads or (EVERY_PART if spec.read else frozenset()),
+                    writes=spec.writes or (EVERY_PART if spec.write else frozenset()),
+                )
+                for spec in specs
+            ]
+            reg = Registry(load=False, disabled=set())
+            reg.register(testing.plugin_of(*declared), "fake", distribution="fake", version="1.0")
+            stack.enter_context(use_registry(reg))
+
+        yield use
 
 
 def writer_failing_with(exc: BaseException):
@@ -418,7 +441,7 @@ def test_full_disk_is_an_environment_failure(tmp_path, mounts, slow_site, src):
         error = info.value
         assert error.errno == errno.ENOSPC and error.path == str(disk / name), error
         assert str(error).startswith(f"{disk / name}: writing failed: no space left on the device"), error
-        assert not isinstance(error, ReaderCrashedError) and isinstance(error.__cause__, OSError)
+        assert not isinstance(error, PluginCrashedError) and isinstance(error.__cause__, OSError)
         assert names(disk) == []
     np.save(src, noise[0][..., None])
     process = cli(slow_site, "convert", str(src), str(disk / "cli.zip"))
@@ -431,9 +454,8 @@ def test_full_disk_is_an_environment_failure(tmp_path, mounts, slow_site, src):
     assert names(disk) == []
 
 
-def test_writer_failing_for_want_of_space_is_an_environment_failure(tmp_path, monkeypatch):
+def test_writer_failing_for_want_of_space_is_an_environment_failure(tmp_path, use_formats):
     use_formats(
-        monkeypatch,
         FormatSpec(name="full", extensions=(".full",), write=writer_failing_with(OSError(errno.ENOSPC, "No space"))),
         FormatSpec(name="quota", extensions=(".quota",), write=writer_failing_with(OSError(errno.EDQUOT, "Quota"))),
     )
@@ -447,11 +469,11 @@ def test_writer_failing_for_want_of_space_is_an_environment_failure(tmp_path, mo
     assert names(tmp_path) == ["out.full"] and (tmp_path / "out.full").read_bytes() == b"old"
 
 
-def test_short_write_on_a_full_disk_says_the_disk_is_full(tmp_path, monkeypatch):
+def test_short_write_on_a_full_disk_says_the_disk_is_full(use_formats, tmp_path, monkeypatch):
     # numpy's tofile reports a short write without an errno: only the free space tells why.
     short = OSError("262144 requested and 262002 written")
-    use_formats(monkeypatch, FormatSpec(name="short", extensions=(".short",), write=writer_failing_with(short)))
-    with pytest.raises(ReaderCrashedError):  # with space left, it is the plugin's problem
+    use_formats(FormatSpec(name="short", extensions=(".short",), write=writer_failing_with(short)))
+    with pytest.raises(PluginCrashedError):  # with space left, it is the plugin's problem
         dlformats.write(make_project(), tmp_path / "a.short")
 
     class Full:
@@ -512,7 +534,7 @@ def test_too_many_open_files_while_writing(tmp_path):
     assert got["left"] == []
 
 
-def test_machine_failures_while_reading_are_not_plugin_crashes(tmp_path, monkeypatch):
+def test_machine_failures_while_reading_are_not_plugin_crashes(tmp_path, use_formats):
     def emfile(source, options):
         raise OSError(errno.EMFILE, "Too many open files")
 
@@ -520,7 +542,6 @@ def test_machine_failures_while_reading_are_not_plugin_crashes(tmp_path, monkeyp
         raise OSError(errno.EIO, "Input/output error")
 
     use_formats(
-        monkeypatch,
         FormatSpec(name="emfile", extensions=(".emf",), read=emfile),
         FormatSpec(name="eio", extensions=(".eio",), signatures=(b"EIO!",), sniff=eio_sniff, read=emfile),
     )
@@ -534,14 +555,13 @@ def test_machine_failures_while_reading_are_not_plugin_crashes(tmp_path, monkeyp
     assert info.value.errno == errno.EIO
 
 
-def test_plugin_bugs_stay_plugin_crashes(tmp_path, monkeypatch):
+def test_plugin_bugs_stay_plugin_crashes(tmp_path, use_formats):
     use_formats(
-        monkeypatch,
         FormatSpec(name="enoent", extensions=(".enoent",), write=writer_failing_with(FileNotFoundError(2, "x"))),
         FormatSpec(name="bug", extensions=(".bug",), write=writer_failing_with(KeyError("k"))),
     )
     for name in ("a.enoent", "a.bug"):
-        with pytest.raises(ReaderCrashedError, match="crashed"):
+        with pytest.raises(PluginCrashedError, match="crashed"):
             dlformats.write(make_project(), tmp_path / name)
     assert names(tmp_path) == []
 
@@ -569,9 +589,9 @@ def test_permission_denied_by_the_folder(tmp_path, mounts):
     assert names(folder) == []
 
 
-def test_permission_denied_to_a_writer(tmp_path, monkeypatch):
+def test_permission_denied_to_a_writer(tmp_path, use_formats):
     denied = PermissionError(errno.EACCES, "Permission denied", "/somewhere/.dlformats-1-0123456789ab.tmp")
-    use_formats(monkeypatch, FormatSpec(name="denied", extensions=(".den",), write=writer_failing_with(denied)))
+    use_formats(FormatSpec(name="denied", extensions=(".den",), write=writer_failing_with(denied)))
     with pytest.raises(EnvironmentFailureError) as info:
         dlformats.write(make_project(), tmp_path / "out.den")
     assert str(info.value) == (
@@ -643,7 +663,7 @@ def test_folder_replacement_failing_halfway_puts_the_previous_folder_back(tmp_pa
     assert names(tmp_path) == ["out.zarr"] and names(target) == ["old"]
 
 
-def test_typed_errors_caused_by_the_machine_say_so(tmp_path, monkeypatch):
+def test_typed_errors_caused_by_the_machine_say_so(tmp_path, use_formats):
     """A plugin that calls "too many open files" a corrupt file is corrected by the core."""
 
     def read(source, options):
@@ -658,7 +678,7 @@ def test_typed_errors_caused_by_the_machine_say_so(tmp_path, monkeypatch):
         except OSError as exc:
             raise dlformats.DLFormatsError(f"cannot write {path}") from exc
 
-    use_formats(monkeypatch, FormatSpec(name="mislabel", extensions=(".mis",), read=read, write=write))
+    use_formats(FormatSpec(name="mislabel", extensions=(".mis",), read=read, write=write))
     (tmp_path / "a.mis").write_bytes(b"data")
     with pytest.raises(EnvironmentFailureError) as info:
         dlformats.read(tmp_path / "a.mis")

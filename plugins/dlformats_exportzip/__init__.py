@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dlformats import FormatSpec, hookimpl
+from dlformats import FormatSpec, Option, hookimpl
 from dlformats.errors import CorruptFileError, NotMyFormat, UnsupportedFeatureError
 from dlformats.spec import parts
 
@@ -168,7 +168,7 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
         "numFeatures": features,
         "dtype": js_name,
     }
-    compression = zipfile.ZIP_DEFLATED if options.extra.get("compress", True) else zipfile.ZIP_STORED
+    compression = zipfile.ZIP_DEFLATED if options.extra["compress"] else zipfile.ZIP_STORED
     total, done = (features + channels) * frames, 0
     little = dtype.newbyteorder("<")
     with zipfile.ZipFile(path, "w", compression=compression, compresslevel=1 if compression else None) as zf:
@@ -204,5 +204,6 @@ def dlformats_formats() -> list[FormatSpec]:
             writes=PARTS,
             read=_read,
             write=_write,
+            write_options=(Option("compress", bool, True, help="deflate the members (level 1); false stores them"),),
         )
     ]

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlformats import FormatSpec, hookimpl
+from dlformats import FormatSpec, Option, hookimpl
 from dlformats.errors import (
     AmbiguousInputError,
     CorruptFileError,
@@ -178,7 +178,7 @@ def _read(source: Source, options: ReadOptions) -> Project:
 
 def _labels(archive: SafeZip, layout: Layout, options: ReadOptions) -> tuple[Any, str]:
     """The labels as a lazy (features, frames, height, width) int32 array, and which layout held them."""
-    chosen = options.extra.get("member")
+    chosen = options.extra["member"]
     arrays = layout.npys + layout.tiffs
     if chosen is not None:
         if chosen not in arrays:
@@ -209,8 +209,7 @@ def _labels(archive: SafeZip, layout: Layout, options: ReadOptions) -> tuple[Any
 def _select(options: ReadOptions, axes: str) -> dict[str, int]:
     # The same options go to the image and the labels; a plane pick for an axis the
     # labels lack (e.g. the image's Z) is the image's business, not an error here.
-    select = options.extra.get("select") or {}
-    return {k: v for k, v in dict(select).items() if str(k).upper() in axes.upper()}
+    return {k: v for k, v in options.select.items() if k in axes.upper()}
 
 
 def _single(archive: SafeZip, member: str, options: ReadOptions) -> Any:
@@ -224,8 +223,7 @@ def _single(archive: SafeZip, member: str, options: ReadOptions) -> Any:
     if member.casefold().endswith(".npy"):
         array, file_axes = from_member(archive, member, limits=options.limits), None
     else:
-        series = options.extra.get("series")
-        array, file_axes = tiff_series(archive, member, None if series is None else int(series))
+        array, file_axes = tiff_series(archive, member, options.extra["series"])
     shape = tuple(int(s) for s in array.shape)
     axes = options.axes or file_axes or default_axes(shape, **where)
     try:
@@ -385,6 +383,10 @@ def dlformats_formats() -> list[FormatSpec]:
             writes=parts("y", "cells", "divisions", "spots"),
             read=_read,
             write=_write,
+            read_options=(
+                Option("member", str, None, help="the array member holding the labels, when the zip holds several"),
+                Option("series", int, None, minimum=0, help="the image series of a TIFF member that holds several"),
+            ),
             # Below the project zip, which also ends in .zip and is the usual target.
             priority=-10,
         )

@@ -39,8 +39,8 @@ from dlformats import (
     Cell,
     DLFormatsWarning,
     FormatSpec,
-    InvalidOptionError,
     NotMyFormat,
+    Option,
     Problem,
     Project,
     ReadOptions,
@@ -118,18 +118,9 @@ def _build_lineage(project: Project, feature: int) -> tuple[dict[str, Any], list
     return lineage, problems
 
 
-def _feature_option(project: Project, options: WriteOptions) -> int:
-    feature = options.extra.get("feature", 0)
-    if isinstance(feature, bool) or not isinstance(feature, int) or not 0 <= feature < project.num_features:
-        raise InvalidOptionError(
-            f"feature {feature!r} is not a feature of the project", hint=f"use 0..{project.num_features - 1}"
-        )
-    return feature
-
-
 def write(project: Project, path: Path, options: WriteOptions) -> None:
     """Write ``lineage.json`` from the project's cells (of one feature) and divisions."""
-    feature = _feature_option(project, options)
+    feature = options.extra["feature"]  # a feature of the project: the core checked it (index_of)
     lineage, problems = _build_lineage(project, feature)
     if project.num_features > 1:
         warnings.warn(
@@ -156,5 +147,8 @@ def dlformats_formats() -> list[FormatSpec]:
             writes=parts("cells", "divisions"),
             read=read,
             write=write,
+            write_options=(
+                Option("feature", int, 0, index_of="features", help="the label feature whose cells to write"),
+            ),
         )
     ]

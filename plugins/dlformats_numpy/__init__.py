@@ -16,8 +16,8 @@ Which array is what in an ``.npz`` (names compared case-insensitively):
 * image: ``X``, else ``raw``, else the first array (in archive order) whose name is
   not one of those below (the promise of DeepCell Label's format document);
 * labels: the first present of ``y``, ``annotated``, ``labels``, ``label``, ``masks``,
-  ``mask``, ``segmentation``, ``tracked``; otherwise the npz has no labels.  With read
-  option ``role="labels"`` (the npz given as a separate labels source) the labels
+  ``mask``, ``segmentation``, ``tracked``; otherwise the npz has no labels.  Read as
+  a separate labels source (role ``"labels"``) the labels
   array, else the image array, is read as labels; an npz with labels only gives a
   project without an image;
 * ``channels`` or ``channel_names``: 1-D unicode array, one name per image channel;
@@ -32,7 +32,7 @@ Which array is what in an ``.npz`` (names compared case-insensitively):
 String arrays must have numpy's unicode dtype (``<U..``), never object.
 
 Axes: ``axes=`` (letters ``TZBCSYX``, validated) gives the order of the image
-array (of the labels array with ``role="labels"``).  Without it, DeepCell's
+array (of the labels array when read as a separate labels source).  Without it, DeepCell's
 channels-last layouts: 2-D ``YX``, 3-D ``YXC``, 4-D ``BYXC`` (batch = frames), 5-D
 ``BTYXC``; when that default would make C longer than Y (a ``(frames, Y, X)`` or
 ``(C, Y, X)`` stack) the reader raises :class:`~dlformats.errors.AmbiguousInputError`
@@ -59,7 +59,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dlformats import FormatSpec, hookimpl
+from dlformats import FormatSpec, Option, hookimpl
 from dlformats.spec import parts
 
 if TYPE_CHECKING:
@@ -68,6 +68,10 @@ if TYPE_CHECKING:
     from dlformats.spec import ReadOptions, WriteOptions
 
 NPY_SIGNATURE = b"\x93NUMPY"
+
+BATCH = Option(
+    "batch", int, None, minimum=0, help="the batch (B axis) to read as the one project, instead of one per batch"
+)
 
 
 def _read_npy(source: Source, options: ReadOptions) -> list[Project]:
@@ -114,6 +118,10 @@ def dlformats_formats() -> list[FormatSpec]:
             writes=parts("X"),
             read=_read_npy,
             write=_write_npy,
+            read_options=(BATCH,),
+            write_options=(
+                Option("part", str, "X", choices=("X", "y"), help="what to write: the image X, or the labels y"),
+            ),
         ),
         FormatSpec(
             name="npz",
@@ -125,5 +133,9 @@ def dlformats_formats() -> list[FormatSpec]:
             writes=parts("X", "y", "channels", "features", "embeddings"),
             read=_read_npz,
             write=_write_npz,
+            read_options=(BATCH,),
+            write_options=(
+                Option("compress", bool, True, help="deflate the members; false stores them, so they can be mapped"),
+            ),
         ),
     ]

@@ -93,7 +93,7 @@ def follow_axes(shape: tuple[int, ...], image_axes: str | None, *, path: str, me
 
 
 def batch_indices(
-    axes: str, shape: tuple[int, ...], select: Mapping[str, int], extra: Mapping[str, Any], *, path: str
+    axes: str, shape: tuple[int, ...], select: Mapping[str, int], batch: int | None, *, path: str
 ) -> list[int | None]:
     """The batches to read as separate projects: ``[None]`` for one project.
 
@@ -102,11 +102,10 @@ def batch_indices(
     option ``batch=N`` (or ``select={"B": N}``) keeps one.
     """
     sizes = dict(zip(axes, shape))
-    batch = extra.get("batch")
     if batch is not None:
         if "B" not in sizes:
             raise InvalidOptionError(f"option batch={batch!r} given, but axes {axes} have no B axis", path=path)
-        if not isinstance(batch, int) or isinstance(batch, bool) or not 0 <= batch < sizes["B"]:
+        if not batch < sizes["B"]:
             raise InvalidOptionError(f"option batch={batch!r} out of range 0..{sizes['B'] - 1}", path=path)
         return [batch]
     if sizes.get("B", 1) > 1 and "B" not in select and any(sizes.get(a, 1) > 1 and a not in select for a in "TZ"):
@@ -164,8 +163,8 @@ def _projects(arrays: _Arrays, source: Source, options: ReadOptions) -> list[Pro
     from dlformats.model import Project
 
     path = source.name
-    labels_role = options.extra.get("role") == "labels"
-    select = {str(k).upper(): v for k, v in (options.extra.get("select") or {}).items()}
+    labels_role = options.role == "labels"
+    select = options.select
     if arrays.image is None:  # an npz holding labels only
         labels_role = True
     main, main_member = (arrays.labels, arrays.labels_member) if labels_role else (arrays.image, arrays.image_member)
@@ -179,7 +178,7 @@ def _projects(arrays: _Arrays, source: Source, options: ReadOptions) -> list[Pro
     lab_axes = None
     if not labels_role and arrays.labels is not None:
         lab_axes = follow_axes(tuple(arrays.labels.shape), axes, path=path, member=arrays.labels_member)
-    batches = batch_indices(axes, shape, select, options.extra, path=path)
+    batches = batch_indices(axes, shape, select, options.extra["batch"], path=path)
     meta = {**arrays.metadata, "axes": axes}
     if lab_axes is not None:
         meta["labels_axes"] = lab_axes
@@ -232,7 +231,7 @@ def read_npy(source: Source, options: ReadOptions) -> list[Project]:
     if not source.head.startswith(b"\x93NUMPY"):
         raise NotMyFormat("no .npy signature", path=source.name)
     array = _load_npy(source, options)
-    if options.extra.get("role") == "labels":
+    if options.role == "labels":
         return _projects(_Arrays(labels=array), source, options)
     return _projects(_Arrays(image=array), source, options)
 
@@ -260,7 +259,7 @@ def read_npz(source: Source, options: ReadOptions) -> list[Project]:
         raise NotMyFormat("not a zip of .npy members", path=source.name)
     archive = source.zip()
     assert archive is not None
-    labels_role = options.extra.get("role") == "labels"
+    labels_role = options.role == "labels"
     image_name = _find(members, IMAGE_NAMES)
     if image_name is None:
         image_name = next((n for n in members if n.casefold() not in _RESERVED), None)

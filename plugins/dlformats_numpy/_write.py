@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlformats.errors import InvalidOptionError, UnsupportedFeatureError
+from dlformats.errors import UnsupportedFeatureError
 from dlformats.npyio import NUMERIC_KINDS, write_npy
 
 if TYPE_CHECKING:
@@ -57,10 +57,9 @@ def _channels_last_shape(array: Any) -> tuple[int, int, int, int]:
 
 
 def write_npy_file(project: Project, path: Path, options: WriteOptions) -> None:
-    """Write ``X`` (with option ``part="y"`` the labels, see :func:`_label_plane`) as one ``(frames, H, W, C)`` npy."""
-    part = options.extra.get("part", "X")
-    if part not in ("X", "y"):
-        raise InvalidOptionError(f"write option part={part!r}", hint="use part=X (image) or part=y (labels)")
+    """Write ``X`` (option ``part="y"``: the labels, see :func:`_label_plane`) as one ``(frames, H, W, C)`` npy."""
+
+    part = options.extra["part"]
     array = project.X if part == "X" else project.y
     if array is None:
         raise UnsupportedFeatureError(f"the project has no {'image' if part == 'X' else 'labels'} to write")
@@ -85,10 +84,7 @@ def write_npz_file(project: Project, path: Path, options: WriteOptions) -> None:
     """
     import numpy as np
 
-    compress = options.extra.get("compress", True)
-    if not isinstance(compress, bool):
-        raise InvalidOptionError(f"write option compress={compress!r}", hint="use compress=true or compress=false")
-    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    method = zipfile.ZIP_DEFLATED if options.extra["compress"] else zipfile.ZIP_STORED
     arrays: list[tuple[str, Any, Any, Callable[[int, int], Any] | None]] = []
     if project.X is not None:
         arrays.append(("X", project.X, _image_dtype(project), None))

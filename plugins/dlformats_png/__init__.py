@@ -7,8 +7,8 @@ palette images.  Values are the stored samples, never rescaled: 16-bit stays ``u
 palette *indices* (label masks are often saved as palette PNGs), not colours.
 
 The decoded array is ``(height, width)`` or ``(height, width, samples)`` (axes ``YX`` /
-``YXS``) and becomes ``X`` as ``(channels, 1, height, width)``; with read option
-``role="labels"`` it becomes ``y`` (int32) instead.  An animated PNG with more than one
+``YXS``) and becomes ``X`` as ``(channels, 1, height, width)``; read as a separate
+labels source (role ``"labels"``) it becomes ``y`` (int32) instead.  An animated PNG with more than one
 frame is refused (its frames are composited images, not a stack).
 
 The size the IHDR header declares (width x height x samples x bytes per sample) is
@@ -33,11 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlformats import FormatSpec, hookimpl
+from dlformats import FormatSpec, Option, hookimpl
 from dlformats.errors import (
     CorruptFileError,
     DLFormatsError,
-    InvalidOptionError,
     NotMyFormat,
     UnsupportedFeatureError,
 )
@@ -188,9 +187,9 @@ def _read(source: Source, options: ReadOptions) -> Project:
     options.limits.check("total_bytes", header.decoded_bytes, "PNG image too large", path=source.name)
     array = decode(source, header)
     axes = options.axes or ("YXS" if array.ndim == 3 else "YX")
-    labels = options.extra.get("role") == "labels"
+    labels = options.role == "labels"
     # a select= meant for another source's axes (e.g. {"Z": 0} for a TIFF beside this mask) does not apply here
-    select = {k: v for k, v in (options.extra.get("select") or {}).items() if str(k).upper() in axes.upper()}
+    select = {k: v for k, v in options.select.items() if k in axes.upper()}
     lazy = LazyArray(array, axes, labels=labels, select=select, path=source.name)
     meta = {
         "png": {
@@ -211,22 +210,18 @@ def _plane_to_write(project: Project, options: WriteOptions) -> Any:
     """The ``(height, width[, samples])`` array to encode, checked for what PNG can hold."""
     import numpy as np
 
-    part = options.extra.get("part", "X")
-    if part not in ("X", "y"):
-        raise InvalidOptionError(f"write option part={part!r}", hint="use part=X (image) or part=y (labels)")
+    part = options.extra["part"]
     array = project.X if part == "X" else project.y
     if array is None:
         raise UnsupportedFeatureError(f"the project has no {'image' if part == 'X' else 'labels'} to write")
     nchan, nframes = int(array.shape[0]), int(array.shape[1])
-    frame = options.extra.get("frame")
+    frame = options.extra["frame"]  # within the project's frames: the core checked it (index_of)
     if frame is None and nframes > 1:
         raise UnsupportedFeatureError(
             f"a PNG holds one frame; the project has {nframes}",
             hint="pick one with write option frame=N (--write-option frame=N), or write a TIFF",
         )
     frame = 0 if frame is None else frame
-    if not isinstance(frame, int) or isinstance(frame, bool) or not 0 <= frame < nframes:
-        raise InvalidOptionError(f"write option frame={frame!r} out of range 0..{nframes - 1}")
     if part == "y":
         if nchan != 1:
             raise UnsupportedFeatureError(f"a label PNG holds one feature; the labels have {nchan}")
@@ -284,5 +279,15 @@ def dlformats_formats() -> list[FormatSpec]:
             read=_read,
             write=_write,
             install_hint="imageio, imagecodecs",
+            write_options=(
+                Option("part", str, "X", choices=("X", "y"), help="what to write: the image X, or the labels y"),
+                Option(
+                    "frame",
+                    int,
+                    None,
+                    index_of="frames",
+                    help="the frame to write (0-based), required when the project has several",
+                ),
+            ),
         )
     ]

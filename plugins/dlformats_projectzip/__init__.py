@@ -45,6 +45,7 @@ from dlformats import (
     FormatSpec,
     InvalidOptionError,
     NotMyFormat,
+    Option,
     Project,
     UnsupportedFeatureError,
     hookimpl,
@@ -240,17 +241,14 @@ def _assign_features(cells: list[Any], y: Any) -> list[Any]:
 
 
 # ------------------------------------------------------------------ writing
-def _codec(options: WriteOptions, key: str, default: str) -> tuple[str, int] | None:
-    name = str(options.extra.get(key, default)).lower()
-    if name not in CODECS:
-        raise InvalidOptionError(f"unknown {key} {name!r}", hint="use one of " + ", ".join(CODECS))
-    codec = CODECS[name]
+def _codec(options: WriteOptions, key: str) -> tuple[str, int] | None:
+    codec = CODECS[options.extra[key]]
     if codec is None:
         return None
-    level = options.extra.get("level")
-    if level is None:
-        level = 1  # labels shrink ~200:1 even at level 1; higher levels cost CPU for little
-    return (codec, int(level))
+    level = options.extra["level"]
+    if codec == "zlib" and level > 9:
+        raise InvalidOptionError(f"write option level={level}: deflate levels are 0..9", option="level")
+    return (codec, level)
 
 
 def _auto_codec(sample: Any, level: int) -> tuple[str, int] | None:
@@ -342,7 +340,7 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
                 done += 1
                 options.report(done, total)
 
-    image_codec = _codec(options, "image_compression", "auto")
+    image_codec = _codec(options, "image_compression")
     if image_codec is not None and image_codec[0] == "auto":
         image_codec = _auto_codec(project.image_frame(0, frames // 2), image_codec[1])
     # The TIFFs are written straight into their zip members (stored: their pixels are
@@ -358,7 +356,7 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
                 (features, frames, height, width),
                 np.dtype(np.int32),
                 project.features,
-                _codec(options, "compression", "zlib"),
+                _codec(options, "compression"),
             )
         cells = plan.cells if plan is not None else _derived_cells(derived)
         sidecar = {
@@ -458,5 +456,23 @@ def dlformats_formats() -> list[FormatSpec]:
             read=_read,
             write=_write,
             priority=10,
+            write_options=(
+                Option(
+                    "compression",
+                    str,
+                    "zlib",
+                    choices=("none", "zlib", "deflate", "zstd"),
+                    help="codec of the labels' TIFF (deflate is zlib; zstd needs a newer viewer)",
+                ),
+                Option(
+                    "image_compression",
+                    str,
+                    "auto",
+                    choices=("auto", "none", "zlib", "deflate", "zstd"),
+                    help="codec of the image's TIFF; auto deflates only when a sample plane shrinks to half or less",
+                ),
+                # labels shrink ~200:1 even at level 1; higher levels cost CPU for little
+                Option("level", int, 1, minimum=0, maximum=22, help="codec level (deflate 0..9, zstd 1..22)"),
+            ),
         )
     ]

@@ -42,8 +42,8 @@ Ambiguity is never resolved by silently keeping index 0:
   labels may be wrong (e.g. 20 time points of 5 z-slices stored as "5 channels, 20
   slices"): option ``axes`` (``axes="ZCYX"`` confirms the header).
 
-With read option ``role="labels"`` the array becomes ``y`` (int32; int64, uint32 and
-uint64 labels keep their type) instead of ``X``.
+Read as a separate labels source (``labels=``, role ``"labels"``) the array becomes ``y`` (int32;
+int64, uint32 and uint64 labels keep their type) instead of ``X``.
 Channel names come from the OME ``Channel Name`` attributes (``red``, ``green``,
 ``blue``, ``alpha`` for RGB(A) samples).  A file that is one part of a multi-file
 OME-TIFF (OME-XML ``BinaryOnly``) reads as its own planes, with a warning naming the
@@ -64,11 +64,10 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlformats import FormatSpec, hookimpl
+from dlformats import FormatSpec, Option, hookimpl
 from dlformats.errors import (
     AmbiguousInputError,
     CorruptFileError,
@@ -92,6 +91,10 @@ DEFAULT_LEAD = {0: "", 1: "T", 2: "CZ", 3: "TCZ"}
 """Axes of the leading (non-page) dimensions of a TIFF without axis metadata, by count."""
 
 COMPRESSIONS = {"none": None, "zlib": "zlib", "deflate": "zlib", "lzw": "lzw", "zstd": "zstd", "packbits": "packbits"}
+
+SERIES = Option(
+    "series", int, None, minimum=0, help="the image series to read (0-based), required when the file holds several"
+)
 
 TIFFFILE_IMAGEJ_VERSION = "1.11a"  # what tifffile writes as the ImageJ version of its headers
 
@@ -178,14 +181,14 @@ def _project_from(tif: Any, source: Source, options: ReadOptions) -> Project:
         "byteorder": "big" if tif.byteorder == ">" else "little",
         "bigtiff": bool(tif.is_bigtiff),
     }
-    if options.extra.get("role") == "labels":
+    if options.role == "labels":
         return Project(y=view, features=names, frame_axis=view.frame_axis, metadata=meta)
     return Project(X=view, channels=names, frame_axis=view.frame_axis, metadata=meta)
 
 
 def _choose_series(tif: Any, source: Source, options: ReadOptions) -> tuple[Any, int]:
     series = list(tif.series)
-    choice = options.extra.get("series")
+    choice = options.extra["series"]
     described = "; ".join(
         f"{i}: {s.kind} {s.levels[0].axes if s.levels else s.axes} {tuple(s.shape)} {s.dtype}"
         for i, s in enumerate(series)
@@ -200,7 +203,7 @@ def _choose_series(tif: Any, source: Source, options: ReadOptions) -> tuple[Any,
                 hint="pick one with options={'series': N} (--option series=N)",
             )
         return series[0], 0
-    if isinstance(choice, bool) or not isinstance(choice, int) or not 0 <= choice < len(series):
+    if not 0 <= choice < len(series):
         raise InvalidOptionError(
             f"series={choice!r} is not one of 0..{len(series) - 1}", path=source.name, hint=f"series: {described}"
         )
@@ -276,14 +279,11 @@ def _alternative(axes: str, sizes: dict[str, int]) -> str:
 def _lazy_view(array: Any, axes: str, source: Source, options: ReadOptions) -> Any:
     from dlformats.arrays import LazyArray
 
-    select = options.extra.get("select")
-    if select is not None and not isinstance(select, Mapping):
-        raise InvalidOptionError(f"select={select!r} must map axis letters to indices, e.g. {{'Z': 0}}")
     return LazyArray(
         array,
         axes,
-        select=select,
-        labels=options.extra.get("role") == "labels",
+        select=options.select,
+        labels=options.role == "labels",
         path=source.name,
         default_frame_axis="Z" if "Z" in axes and "T" not in axes else "T",
     )
@@ -294,7 +294,7 @@ def _channel_names(tif: Any, series: Any, index: int, axes: str, options: ReadOp
     if options.axes is not None:
         return []
     sizes = dict(zip(axes, series.levels[0].shape if series.levels else series.shape))
-    select = {str(k).upper(): v for k, v in (options.extra.get("select") or {}).items()}
+    select = options.select
     names = _ome_channel_names(tif, index) if series.kind == "ome" else []
     if names and len(names) == sizes.get("C", 1) and sizes.get("S", 1) == 1 and any(names):
         if "C" in select:
@@ -351,7 +351,7 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
         array, names, labels = project.y, list(project.features), True
     else:
         raise InvalidOptionError("the project has neither an image nor labels to write", path=str(path))
-    compression = _compression(options, path)
+    compression = COMPRESSIONS[options.extra["compression"]]
     channels, frames, height, width = (int(s) for s in array.shape)
     # Labels are int32 (checked: nothing wraps), or uint32 kept as it is; OME holds no 64-bit integers.
     keep = labels and project.cells is None and np.dtype(array.dtype).str[1:] == "u4"
@@ -400,15 +400,6 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
         )
 
 
-def _compression(options: WriteOptions, path: Path) -> Any:
-    name = str(options.extra.get("compression", "zlib")).lower()
-    if name not in COMPRESSIONS:
-        raise InvalidOptionError(
-            f"compression={name!r} is not supported", path=str(path), hint="use one of " + ", ".join(COMPRESSIONS)
-        )
-    return COMPRESSIONS[name]
-
-
 @hookimpl
 def dlformats_formats() -> list[FormatSpec]:
     """The TIFF format and the OME companion format."""
@@ -423,6 +414,16 @@ def dlformats_formats() -> list[FormatSpec]:
             read=_read,
             write=_write,
             install_hint="tifffile, imagecodecs",
+            read_options=(SERIES,),
+            write_options=(
+                Option(
+                    "compression",
+                    str,
+                    "zlib",
+                    choices=tuple(COMPRESSIONS),
+                    help="how the planes are compressed (deflate is zlib)",
+                ),
+            ),
         ),
         FormatSpec(
             name="ome-companion",
@@ -432,5 +433,6 @@ def dlformats_formats() -> list[FormatSpec]:
             reads=parts("X", "y", "channels", "features"),
             read=_read_companion,
             install_hint="tifffile, imagecodecs",
+            read_options=(SERIES,),
         ),
     ]

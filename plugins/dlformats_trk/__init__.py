@@ -36,7 +36,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dlformats import FormatSpec, Project, ReadOptions, WriteOptions, hookimpl
+from dlformats import FormatSpec, Option, Project, ReadOptions, WriteOptions, hookimpl
 from dlformats.spec import parts
 
 from .tarhead import first_member
@@ -48,6 +48,11 @@ if TYPE_CHECKING:
 
 _FIRST_MEMBERS = {"lineage.json": "trk", "lineages.json": "trks", "raw.npy": None, "tracked.npy": None}
 """Names a trk starts with, and which of the two formats each means (``None``: either)."""
+
+READ_OPTIONS = (
+    Option("batch", int, None, minimum=0, help="the batch of a .trks to read as the one project, instead of each"),
+    Option("trim", bool, True, help="drop the all-zero frames a .trks pads shorter movies with"),
+)
 
 
 def _sniffer(fmt: str) -> Callable[[Source], bool | None]:
@@ -91,6 +96,10 @@ def dlformats_formats() -> list[FormatSpec]:
             writes=parts("X", "y", "cells", "divisions"),
             read=_read,
             write=_write,
+            read_options=READ_OPTIONS,
+            write_options=(
+                Option("feature", int, 0, index_of="features", help="the label feature to write (a trk holds one)"),
+            ),
         ),
         FormatSpec(
             name="trks",
@@ -99,5 +108,6 @@ def dlformats_formats() -> list[FormatSpec]:
             sniff=_sniffer("trks"),
             reads=parts("X", "y", "cells", "divisions"),
             read=_read,
+            read_options=READ_OPTIONS,
         ),
     ]

@@ -35,8 +35,8 @@ MEMBERS = (LINEAGE, LINEAGES, RAW, TRACKED)
 def read(source: Source, options: ReadOptions) -> Project | list[Project]:
     """Read a ``.trk`` (one project) or ``.trks`` (one project per batch).
 
-    Options (``options.extra``): ``batch`` (int) reads one batch of a ``.trks``;
-    ``trim`` (bool, default True) drops the zero padding at the end of each batch.
+    Options (``options.extra``, declared in the package): ``batch`` (int or None) reads one
+    batch of a ``.trks``; ``trim`` (bool) drops the zero padding at the end of each batch.
     """
     from dlformats.archive import SafeTar, refuse_nested
 
@@ -69,8 +69,8 @@ def read(source: Source, options: ReadOptions) -> Project | list[Project]:
             f"{source.name}: ignored members that are not part of a trk: {extra}", DLFormatsWarning, stacklevel=3
         )
     movies, lineages, batched = _batches(lineage, raw, tracked, path=source.name, member=lineage_name)
-    trim = options.extra.get("trim", True)
-    chosen = _chosen_batches(options.extra.get("batch"), len(movies), path=source.name)
+    trim = options.extra["trim"]
+    chosen = _chosen_batches(options.extra["batch"], len(movies), path=source.name)
     projects = []
     for b in chosen:
         raw_b, tracked_b = movies[b]
@@ -83,7 +83,7 @@ def read(source: Source, options: ReadOptions) -> Project | list[Project]:
         if extra:
             project.metadata["ignored_members"] = extra
         projects.append(project)
-    return projects if batched and options.extra.get("batch") is None else projects[0]
+    return projects if batched and options.extra["batch"] is None else projects[0]
 
 
 def _batches(lineage: Any, raw: Any, tracked: Any, *, path: str, member: str) -> tuple[list[Any], list[Any], bool]:
@@ -121,10 +121,10 @@ def _batches(lineage: Any, raw: Any, tracked: Any, *, path: str, member: str) ->
     return [(raw[b], tracked[b]) for b in range(raw.shape[0])], lineages, True
 
 
-def _chosen_batches(batch: Any, count: int, *, path: str) -> range | list[int]:
+def _chosen_batches(batch: int | None, count: int, *, path: str) -> range | list[int]:
     if batch is None:
         return range(count)
-    if isinstance(batch, bool) or not isinstance(batch, int) or not 0 <= batch < count:
+    if not batch < count:
         raise InvalidOptionError(f"batch {batch!r} is not a batch of this file", path=path, hint=f"use 0..{count - 1}")
     return [batch]
 

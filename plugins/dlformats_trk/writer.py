@@ -18,7 +18,6 @@ from dlformats import (
     Cell,
     DLFormatsWarning,
     InconsistentDataError,
-    InvalidOptionError,
     Project,
     UnsupportedFeatureError,
     WriteOptions,
@@ -48,7 +47,7 @@ def write(project: Project, path: Path, options: WriteOptions) -> None:
 
     if project.X is None and project.y is None:
         raise UnsupportedFeatureError("a trk needs an image or labels; the project has neither")
-    feature = _feature(project, options)
+    feature = options.extra["feature"]  # a feature of the project: the core checked it (index_of)
     frames, (height, width) = project.num_frames, project.frame_shape
     # Cells derived from checked planes: label values int32 cannot hold are named, not planned.
     derived = project.cells if project.cells is not None else derive_cells(project, checked=True)
@@ -93,15 +92,6 @@ def write(project: Project, path: Path, options: WriteOptions) -> None:
         raw_shape = (frames, height, width, channels)
         _add(tar, RAW, raw_frames(), (raw_shape, raw_dtype))
         _add(tar, TRACKED, tracked_frames(), ((frames, height, width, 1), np.dtype("<i4")))
-
-
-def _feature(project: Project, options: WriteOptions) -> int:
-    feature = options.extra.get("feature", 0)
-    if isinstance(feature, bool) or not isinstance(feature, int) or not 0 <= feature < project.num_features:
-        raise InvalidOptionError(
-            f"feature {feature!r} is not a label feature of the project", hint=f"use 0..{project.num_features - 1}"
-        )
-    return feature
 
 
 def _refuse_overlaps(cells: list[Cell]) -> None:

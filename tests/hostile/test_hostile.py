@@ -124,7 +124,7 @@ def _check_error(case: hostile_cases.Case, what: str, outcome: dict[str, Any]) -
         assert hostile_cases.OK in allowed, f"{what} succeeded; expected one of {allowed}"
         return
     assert "DLFormatsError" in got.get("mro", []), f"{what}: not a DLFormatsError: {got}"
-    assert got["type"] != "ReaderCrashedError", f"{what}: a plugin crashed: {got['message']}\n{got['traceback']}"
+    assert got["type"] != "PluginCrashedError", f"{what}: a plugin crashed: {got['message']}\n{got['traceback']}"
     assert got["type"] in allowed, f"{what}: {got['type']} ({got['message']}); expected one of {allowed}"
     assert got["names_file"], f"{what}: the message does not name the file: {got['message']}"
 

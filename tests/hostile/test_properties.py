@@ -9,7 +9,7 @@ cannot hold the dtype or shape must say so with a ``DLFormatsError``, not crash.
 
 Mutations: random byte changes, insertions, deletions and truncations of a valid file of
 each format give either a project whose arrays materialise, or a ``DLFormatsError`` that
-names the file, never another exception (``ReaderCrashedError`` included) and never a hang
+names the file, never another exception (``PluginCrashedError`` included) and never a hang
 (each example runs under a 10 s alarm).
 """
 
@@ -31,7 +31,7 @@ from hypothesis.extra import numpy as hnp
 
 import dlformats
 from dlformats import Limits
-from dlformats.errors import DLFormatsError, ReaderCrashedError
+from dlformats.errors import DLFormatsError, PluginCrashedError
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -121,7 +121,7 @@ def _roundtrip(fmt: str, array: np.ndarray, axes: str) -> None:
         if not holds:
             with pytest.raises(DLFormatsError) as info:
                 dlformats.write(project, path, format=fmt)
-            assert not isinstance(info.value, ReaderCrashedError), info.value
+            assert not isinstance(info.value, PluginCrashedError), info.value
             assert list(Path(tmp).iterdir()) == [], "a refused write left a file behind"
             return
         dlformats.write(project, path, format=fmt)
@@ -210,7 +210,7 @@ def _read_mutant(fmt: str | None, name: str, data: bytes) -> None:
                 for array in (project.X, project.y):
                     if array is not None:
                         np.asarray(array)
-        except ReaderCrashedError:
+        except PluginCrashedError:
             raise
         except DLFormatsError as exc:
             assert name in str(exc), f"the error does not name the file: {exc}"

@@ -10,6 +10,12 @@ provides.  The format itself is described in ``README.md``::
     frame t              H lines of W label values (t = 0 .. F-1)
     cells N              N lines "value cell t"
 
+Options: the reader takes ``frame`` (read one frame only) and the writer ``feature``
+(which label feature to write).  They are declared in the :class:`FormatSpec`, so the
+core refuses unknown names and bad values before the reader or writer runs, shows them
+in ``dlformats formats dlex``, and hands them over converted (``--option frame=1`` gives
+the integer 1 in ``options.extra["frame"]``).
+
 Only light modules are imported here: numpy is imported inside the reader and
 the writer, so that ``dlformats formats`` stays fast however many plugins exist.
 """
@@ -23,7 +29,9 @@ from dlformats import (
     Cell,
     CorruptFileError,
     FormatSpec,
+    InvalidOptionError,
     NotMyFormat,
+    Option,
     Project,
     ReadOptions,
     UnsupportedFeatureError,
@@ -51,6 +59,17 @@ def dlformats_formats() -> list[FormatSpec]:
             read=read_dlex,
             write=write_dlex,
             install_hint="pip install dlformats-example-plugin",
+            read_options=(Option("frame", int, None, minimum=0, help="read only this frame (0-based)"),),
+            write_options=(
+                # index_of: the core checks 0 <= feature < the project's number of features.
+                Option(
+                    "feature",
+                    int,
+                    None,
+                    index_of="features",
+                    help="the label feature to write, required when the project has several",
+                ),
+            ),
         )
     ]
 
@@ -88,7 +107,10 @@ class _Lines:
 
 
 def read_dlex(source: Source, options: ReadOptions) -> Project:
-    """Read a ``.dlex`` file: ``y`` is (1, frames, height, width) int32, plus its cells."""
+    """Read a ``.dlex`` file: ``y`` is (1, frames, height, width) int32, plus its cells.
+
+    With option ``frame=N``, only frame ``N``: ``y`` is (1, 1, height, width), cells of that frame at t = 0.
+    """
     import numpy as np
 
     if not source.head.startswith(MAGIC):
@@ -115,25 +137,37 @@ def read_dlex(source: Source, options: ReadOptions) -> Project:
             y[0, t, row] = values
     (count,) = lines.ints("cells N", 1, "cells")
     cells = [Cell(value, cell, t, 0) for value, cell, t in (lines.ints("value cell t", 3) for _ in range(count))]
+    frame = options.extra["frame"]  # an int >= 0 or None: the core checked and converted it
+    if frame is not None:
+        if frame >= frames:
+            raise InvalidOptionError(f"frame {frame} is not a frame of this file", hint=f"use 0..{frames - 1}")
+        y = y[:, frame : frame + 1]
+        cells = [Cell(c.value, c.cell, 0, 0) for c in cells if c.t == frame]
     return Project(y=y, cells=cells, frame_axis="T")
 
 
 def write_dlex(project: Project, path: Path, options: WriteOptions) -> None:
-    """Write feature 0 of ``project.y`` and its cells to ``path`` (a temporary file the core renames)."""
+    """Write one label feature of ``project.y`` and its cells to ``path`` (a temporary file the core renames).
+
+    The feature is option ``feature`` (checked by the core to be one of the project's), or the only one.
+    """
     import numpy as np
 
-    if project.num_features > 1:
+    feature = options.extra["feature"]
+    if feature is None and project.num_features > 1:
         raise UnsupportedFeatureError(
             f"the dlex format holds one label feature; this project has {project.num_features}",
-            hint="convert to a DeepCell Label project zip (.zip) instead",
+            hint="pick one with --write-option feature=N, or convert to a DeepCell Label project zip (.zip)",
         )
+    feature = feature or 0
     frames, (height, width) = project.num_frames, project.frame_shape
-    cells = sorted(project.cells_or_derived(), key=lambda c: (c.t, c.value, c.cell))
+    chosen = [c for c in project.cells_or_derived() if c.c == feature]
+    cells = sorted(chosen, key=lambda c: (c.t, c.value, c.cell))
     with open(path, "w", encoding="ascii", newline="\n") as out:
         out.write(f"DLEX 1\nsize {frames} {height} {width}\n")
         for t in range(frames):
             out.write(f"frame {t}\n")
-            np.savetxt(out, project.label_frame(0, t), fmt="%d", delimiter=" ")
+            np.savetxt(out, project.label_frame(feature, t), fmt="%d", delimiter=" ")
             options.report(t + 1, frames)
         out.write(f"cells {len(cells)}\n")
         out.writelines(f"{c.value} {c.cell} {c.t}\n" for c in cells)
