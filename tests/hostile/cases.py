@@ -514,9 +514,10 @@ def _sizes() -> list[Case]:
     big_header = b"\x93NUMPY\x02\x00" + struct.pack("<I", 1 << 30) + b"{'descr'"
     out.append(Case("npy-huge-header-length", k, "hdr.npy", big_header, CORRUPT, ("npy",)))
     out.append(Case("npz-declared-huge", k, "arrays.npz", zip_bytes([("X.npy", huge)]), LIMIT, ("npz",)))
-    # A deflate bomb with an honest declared size: 64 MiB of zeros in 64 KiB, over a 16 MiB member limit.
+    # A deflate bomb with an honest declared size: 64 MiB of zeros in 64 KiB, over a 16 MiB array limit
+    # (an .npy member is decompressed straight into its array: array_bytes bounds it, not member_bytes).
     bomb = zip_bytes([("X.npy", npy(np.zeros((64, 1024, 1024), np.uint8)))])
-    out.append(Case("npz-bomb-member-limit", k, "bomb.npz", bomb, LIMIT, ("npz",), limits={"member_bytes": 16 * MiB}))
+    out.append(Case("npz-bomb-member-limit", k, "bomb.npz", bomb, LIMIT, ("npz",), limits={"array_bytes": 16 * MiB}))
     # The same member declaring 1 KiB: the archive lies, decompression must stop at the declared size.
     out.append(Case("npz-bomb-lying-size", k, "liar.npz", patch_zip(bomb, "X.npy", size=1024), CORRUPT, ("npz",)))
     out.append(
