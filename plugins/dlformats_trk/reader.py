@@ -73,9 +73,9 @@ def read(source: Source, options: ReadOptions) -> Project | list[Project]:
 def _members(source: Source, options: ReadOptions) -> tuple[Any, Any, Any, set[str], str]:
     """``(lineage, raw, tracked, member names, lineage member name)`` from one pass over the archive.
 
-    A member is taken by its name with the folder of the first member stripped (as
-    :class:`~dlformats.archive.SafeTar` strips a folder every member shares); the
-    archive's checks, run when the pass ends, decide whether that folder was shared.
+    A member is taken by its name with the folder of the first member stripped, as
+    :class:`~dlformats.archive.SafeTar` strips a folder every member shares, until a
+    member outside that folder shows that none is shared.
     """
     from dlformats.archive import SafeTar, refuse_nested
 
@@ -86,7 +86,10 @@ def _members(source: Source, options: ReadOptions) -> tuple[Any, Any, Any, set[s
         for member in tar.walk():
             if prefix is None:
                 prefix = member.name.split("/", 1)[0] + "/" if "/" in member.name else ""
-            role = member.name[len(prefix) :] if member.name.startswith(prefix) else None
+            elif not member.name.startswith(prefix):  # no folder holds every member: names stay whole
+                prefix = ""
+                found.clear()
+            role = member.name[len(prefix) :]
             if role in (LINEAGE, LINEAGES):
                 data = member.read(limit="json_bytes")
                 found[member.name] = load_json(data, path=source.name, member=role, limits=limits)
@@ -108,7 +111,7 @@ def _members(source: Source, options: ReadOptions) -> tuple[Any, Any, Any, set[s
                 path=source.name,
             )
         lineage, raw, tracked = (found.get(tar.real(m), _ABSENT) for m in (lineage_name, RAW, TRACKED))
-    if any(x is _ABSENT for x in (lineage, raw, tracked)):  # members in several folders: none stripped
+    if any(x is _ABSENT for x in (lineage, raw, tracked)):  # a layout the one pass misread: never silently
         raise CorruptFileError("trk members are not where the archive's layout puts them", path=source.name)
     return lineage, raw, tracked, names, lineage_name
 

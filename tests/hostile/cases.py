@@ -726,28 +726,33 @@ BOMB = 1200 * MiB
 """Zeros behind a hostile member's header: ~1.2 MB of gzip, more than a 1 GB read may hold."""
 
 
+def trk_parts(raw: list[bytes | int], *, declared: int | None = None) -> bytes:
+    """A gzip trk whose ``raw.npy`` is made of ``raw`` (ints: runs of zeros), declaring its size or ``declared``."""
+    lineage, _, tracked = (parts[0] for _, parts, _ in _tar_members(trk()))
+    members = [("lineage.json", [lineage], None), ("raw.npy", raw, declared), ("tracked.npy", [tracked], None)]
+    return gzip_parts(tar_parts(members))
+
+
+def trk_bomb() -> bytes:
+    """The reported bomb: raw.npy's header declares an absurd shape; 1.2 GiB of zeros follow, in ~1.2 MB."""
+    return trk_parts([npy_header((100000, 1000, 1000, 1), "<u2"), BOMB])
+
+
 def _streamed() -> list[Case]:
     """Members streamed: headers checked before the rest is decompressed; exactly the declared size."""
     k = "declared sizes/bombs"
     out = []
     good = trk()
-    lineage, raw, tracked = (parts[0] for _, parts, _ in _tar_members(good))
-
-    def gz_trk(raw_parts: list[bytes | int], declared: int | None = None, first: list[Any] | None = None) -> bytes:
-        members = [*(first or []), ("lineage.json", [lineage], None), ("raw.npy", raw_parts, declared)]
-        return gzip_parts(tar_parts([*members, ("tracked.npy", [tracked], None)]))
-
-    # The reported bomb: raw.npy's header declares an absurd shape; 1.2 GiB of zeros follow in ~1.2 MB.
-    huge = npy_header((100000, 1000, 1000, 1), "<u2")
-    out.append(Case("trk-raw-bomb-huge-shape", k, "bomb.trk", gz_trk([huge, BOMB]), LIMIT))
+    _, raw, _ = (parts[0] for _, parts, _ in _tar_members(good))
+    out.append(Case("trk-raw-bomb-huge-shape", k, "bomb.trk", trk_bomb(), LIMIT))
     # The same bomb telling the truth: a 1.2 GiB uint8 movie, over array_bytes, refused before it is inflated.
     honest = npy_header((1200, 1024, 1024, 1))
-    out.append(Case("trk-raw-bomb-honest-shape", k, "honest.trk", gz_trk([honest, BOMB]), LIMIT))
+    out.append(Case("trk-raw-bomb-honest-shape", k, "honest.trk", trk_parts([honest, BOMB]), LIMIT))
     # The tar member holds more, or less, than its .npy header declares.
     out.append(Case("trk-raw-longer-than-declared", k, "long.trk", trk(raw=raw + bytes(64)), CORRUPT, ("trk",)))
     out.append(Case("trk-raw-shorter-than-declared", k, "short.trk", trk(raw=raw[:-10]), CORRUPT, ("trk",)))
     # The tar header declares more than the archive holds: the member runs into the end of the archive.
-    past = gz_trk([raw], declared=len(raw) + 8192)
+    past = trk_parts([raw], declared=len(raw) + 8192)
     out.append(Case("trk-member-past-the-end", k, "past.trk", past, CORRUPT, ("trk",)))
     # A pax header of 1.2 GiB before the members: tarfile would read it whole.
     pax = tarfile.TarInfo("././@PaxHeader")
