@@ -47,6 +47,7 @@ _IN_CHUNK = 1 << 16  # compressed bytes fed to a decompressor at a time
 _MAX_NAME = 4096  # PATH_MAX: a longer member name is never a real file's
 _TAR_HEADER_BYTES = 1 << 20  # header bytes (blocks, pax records, GNU long names, sparse maps) of one tar member
 _TAR_TAIL_BYTES = 1 << 20  # bytes read past a compressed tar's end-of-archive blocks to check its trailer
+_TAR_NAME_BYTES = 32 << 20  # all member names of a tar together (kept for the checks; they compress very well)
 _TAR_BLOCK = 512
 
 
@@ -546,10 +547,10 @@ class _TarStream:
         """Read on (at most :data:`_TAR_TAIL_BYTES`) to the end of a compressed stream, so its trailer is checked."""
         if not self._compressed:
             return
-        self._inner.seek(self._end)
+        self._pos = self._end
         left = _TAR_TAIL_BYTES
         while left > 0:
-            data = self._inner.read(min(CHUNK, left))
+            data = self._read_inner(min(CHUNK, left))
             if not data:
                 return
             left -= len(data)
@@ -658,9 +659,12 @@ class SafeTar:
         path = self.source.name
         raw: list[str] = []
         seen: dict[str, str] = {}
-        total = 0
+        total = named = 0
         while (info := self._next()) is not None:
             self.limits.check("archive_entries", len(raw) + 1, "too many archive entries", path=path)
+            named += len(info.name)
+            if named > _TAR_NAME_BYTES:
+                raise UnsafeArchiveError(f"member names total more than {_TAR_NAME_BYTES:,} characters", path=path)
             total += info.size
             self.limits.check("total_bytes", total, "archive declares too many bytes", path=path)
             if not info.isfile() and not info.isdir():

@@ -390,7 +390,7 @@ def from_stream(
         )
     count = math.prod(header.shape)
     flat = np.empty(count, header.dtype)
-    got = _read_full(fh, memoryview(flat.view(np.uint8)) if count else memoryview(b""))
+    got = _read_full(fh, memoryview(flat.view(np.uint8)) if header.nbytes else memoryview(b""))
     if got != header.nbytes:
         raise CorruptFileError(f"data ends after {got:,} of the {header.nbytes:,} bytes its header declares", **where)
     if fh.read(1):

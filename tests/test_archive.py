@@ -10,6 +10,7 @@ import zipfile
 
 import pytest
 
+from dlformats import archive as archive_module
 from dlformats.archive import SafeTar, SafeZip
 from dlformats.errors import CorruptFileError, LimitExceededError, UnsafeArchiveError, UnsupportedFeatureError
 from dlformats.limits import Limits
@@ -213,3 +214,11 @@ def test_a_tar_member_must_hold_what_it_declares():
 def test_overlong_member_names_are_refused():
     with pytest.raises(UnsafeArchiveError, match="name of 5,000 characters"):
         SafeZip(open_source(_zip({"a" * 5000: b"x"})))
+
+
+def test_a_tar_of_many_long_names_is_refused(monkeypatch):
+    # Names are kept for the checks; 100,000 names of 4,096 characters would compress to a few MB.
+    monkeypatch.setattr(archive_module, "_TAR_NAME_BYTES", 1000)
+    data = _gzip_tar([(f"{i:03d}-" + "n" * 200, b"x") for i in range(10)])
+    with pytest.raises(UnsafeArchiveError, match="names total"):
+        SafeTar(open_source(data))
