@@ -1,16 +1,26 @@
 """Zip and tar archives read member by member, in memory, never extracted.
 
 Both classes refuse, when opened: too many entries; absolute, ``..``, backslash,
-drive-letter, NUL or control-character names; names that collide after
-case-folding and Unicode NFC normalisation; links, devices and FIFOs; encrypted
-zip entries and unknown compression methods.  macOS junk (``__MACOSX/``,
-``._*``, ``.DS_Store``) and directories are skipped, and when every member sits
-in one enclosing folder that folder is stripped from :attr:`names`.  Reading a
-member counts its decompressed bytes against :class:`~dlformats.limits.Limits`.
+drive-letter, NUL or control-character names, and names over 4096 characters;
+names that collide after case-folding and Unicode NFC normalisation; links,
+devices and FIFOs; encrypted zip entries and unknown compression methods.  macOS
+junk (``__MACOSX/``, ``._*``, ``.DS_Store``) and directories are skipped, and when
+every member sits in one enclosing folder that folder is stripped from
+:attr:`names`.
+
+Members are streamed (:class:`MemberStream`): decompressed at most 1 MiB at a
+time, never past the size the archive declares for them, checked to hold exactly
+that size (and, in a zip, its CRC-32).  A reader checks a member's header (an
+``.npy`` shape, say) against :class:`~dlformats.limits.Limits` from its first bytes,
+before the rest is decompressed, and then decompresses straight into the buffer
+the content needs; :meth:`SafeZip.read` and :meth:`SafeTar.read` hold a whole
+member as bytes only after checking its declared size against a limit.
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
 import lzma
 import stat
@@ -18,7 +28,8 @@ import tarfile
 import unicodedata
 import zipfile
 import zlib
-from typing import TYPE_CHECKING, BinaryIO
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from .errors import CorruptFileError, DLFormatsError, UnsafeArchiveError, UnsupportedFeatureError
 
@@ -30,6 +41,14 @@ _ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zip
 # What tarfile lets through from a broken gzip or xz stream (a trk fuzz finding: zlib.error escaped).
 _TAR_ERRORS = (tarfile.TarError, OSError, EOFError, ValueError, zlib.error, lzma.LZMAError)
 ARCHIVE_SUFFIXES = (".zip", ".npz", ".tar", ".gz", ".tgz", ".trk", ".trks", ".7z", ".rar", ".bz2", ".xz")
+CHUNK = 1 << 20
+"""Most bytes a member stream decompresses in one step (what a read holds beyond its destination)."""
+_IN_CHUNK = 1 << 16  # compressed bytes fed to a decompressor at a time
+_MAX_NAME = 4096  # PATH_MAX: a longer member name is never a real file's
+_TAR_HEADER_BYTES = 1 << 20  # header bytes (blocks, pax records, GNU long names, sparse maps) of one tar member
+_TAR_TAIL_BYTES = 1 << 20  # bytes read past a compressed tar's end-of-archive blocks to check its trailer
+_TAR_NAME_BYTES = 32 << 20  # all member names of a tar together (kept for the checks; they compress very well)
+_TAR_BLOCK = 512
 
 
 def is_junk(name: str) -> bool:
@@ -44,6 +63,8 @@ def check_member_name(name: str, *, path: str) -> None:
     bad = None
     if not name:
         bad = "empty name"
+    elif len(name) > _MAX_NAME:
+        bad = f"name of {len(name):,} characters"
     elif name.startswith("/") or name.startswith("\\"):
         bad = "absolute path"
     elif "\\" in name:
@@ -55,7 +76,8 @@ def check_member_name(name: str, *, path: str) -> None:
     elif any(part in ("..", ".") for part in name.rstrip("/").split("/")):
         bad = "'..' or '.' path component"
     if bad:
-        raise UnsafeArchiveError(f"unsafe member name ({bad})", path=path, member=repr(name))
+        shown = name if len(name) <= 200 else name[:200] + "..."
+        raise UnsafeArchiveError(f"unsafe member name ({bad})", path=path, member=repr(shown))
 
 
 def _fold(name: str) -> str:
@@ -105,6 +127,207 @@ class _Members:
 
     def real(self, name: str) -> str:
         return self.prefix + name
+
+
+class _Pieces(Protocol):
+    """Where a :class:`MemberStream` takes its bytes from: a member's decompressed content, in order."""
+
+    def next(self, limit: int) -> bytes:
+        """The next 1 to ``limit`` bytes of content; ``b""`` when there is no more."""
+        ...
+
+    def close(self) -> None:
+        """Release what the pieces hold."""
+        ...
+
+
+class MemberStream:
+    """The content of one archive member, decompressed at most :data:`CHUNK` bytes at a time.
+
+    Gives exactly the ``size`` bytes the archive declares for the member: content that
+    ends before, or goes on after, that size raises :class:`CorruptFileError` naming the
+    member, as do a bad CRC-32 (zip) and any error of the decompressor.  The checks on
+    the end of the member run as its last byte is read, so a reader that reads the
+    declared size has all of them.  Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, pieces: _Pieces, size: int, *, path: str, member: str, crc: int | None = None) -> None:
+        self.size = size
+        self._pieces = pieces
+        self._where = {"path": path, "member": member}
+        self._crc = crc
+        self._running = 0
+        self._pos = 0
+        self._finished = False
+
+    def _next(self, limit: int) -> bytes:
+        try:
+            return self._pieces.next(limit)
+        except DLFormatsError:
+            raise
+        except MemoryError:
+            raise
+        except Exception as exc:  # zlib.error, lzma.LZMAError, OSError, EOFError, tarfile.ReadError...
+            raise CorruptFileError(f"cannot decompress member: {exc}", **self._where) from exc
+
+    def _piece(self, limit: int) -> bytes:
+        data = self._next(min(limit, self.size - self._pos, CHUNK))
+        if not data:
+            raise CorruptFileError(f"member ends after {self._pos:,} of its {self.size:,} bytes", **self._where)
+        if self._crc is not None:
+            self._running = zlib.crc32(data, self._running)
+        self._pos += len(data)
+        if self._pos == self.size:
+            self._finish()
+        return data
+
+    def _finish(self) -> None:
+        self._finished = True
+        if self._next(1):
+            raise CorruptFileError(f"member holds more than its declared {self.size:,} bytes", **self._where)
+        if self._crc is not None and self._running != self._crc:
+            raise CorruptFileError(f"bad CRC-32 {self._running:08x}, the archive says {self._crc:08x}", **self._where)
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all that is left when ``size`` is negative), fewer only at the end."""
+        left = self.size - self._pos
+        want = left if size < 0 else min(size, left)
+        if want == 0:
+            if not self._finished and left == 0:
+                self._finish()
+            return b""
+        first = self._piece(want)
+        if len(first) == want:
+            return first
+        out = io.BytesIO()  # grows in place: no second copy of a large read
+        out.write(first)
+        done = len(first)
+        while done < want:
+            piece = self._piece(want - done)
+            out.write(piece)
+            done += len(piece)
+        return out.getvalue()
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill ``buffer`` (a writable bytes-like object) from the stream; return the count (short only at the end)."""
+        view = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(view) and self._pos < self.size:
+            piece = self._piece(len(view) - done)
+            view[done : done + len(piece)] = piece
+            done += len(piece)
+        if done < len(view) and not self._finished:
+            self._finish()
+        return done
+
+    def close(self) -> None:
+        """Release the member's decompressor and file handle."""
+        self._pieces.close()
+
+    def __enter__(self) -> MemberStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _read_member(stream: MemberStream, limits: Limits, limit: str) -> bytes:
+    """All of ``stream``, whose declared size is checked against ``limit`` before anything is decompressed."""
+    with stream:
+        where = stream._where
+        limits.check(limit, stream.size, "archive member too large", **where)
+        return stream.read()
+
+
+def _limit_for(name: str) -> str:
+    """The limit bounding a member read whole: JSON and CSV documents have their own."""
+    lower = name.lower()
+    if lower.endswith(".json"):
+        return "json_bytes"
+    if lower.endswith(".csv"):
+        return "csv_bytes"
+    return "member_bytes"
+
+
+class _ZipPieces:
+    """The content of one zip member, decompressed with every step bounded.
+
+    zipfile's own reader passes whole compressed reads to the bz2 and LZMA
+    decompressors without an output bound (50 bytes of bzip2 can hold 45 MB);
+    here every method is decompressed ``max_length`` bytes at a time.
+    """
+
+    def __init__(self, fh: BinaryIO, offset: int, info: zipfile.ZipInfo) -> None:
+        self._fh = fh
+        self._pos = offset
+        self._left = info.compress_size
+        self._method = info.compress_type
+        self._d: Any = None
+        if self._method == zipfile.ZIP_DEFLATED:
+            self._d = zlib.decompressobj(-zlib.MAX_WBITS)
+        elif self._method == zipfile.ZIP_BZIP2:
+            self._d = bz2.BZ2Decompressor()
+
+    def _raw(self, size: int) -> bytes:
+        size = min(size, self._left)
+        if size <= 0:
+            return b""
+        self._fh.seek(self._pos)
+        data = self._fh.read(size)
+        self._pos += len(data)
+        self._left = self._left - len(data) if data else 0
+        return data
+
+    def _lzma(self) -> Any:
+        head = self._raw(4)
+        if len(head) < 4:
+            raise CorruptFileError("LZMA member too short for its header")
+        props = self._raw(int.from_bytes(head[2:4], "little"))
+        filters = [lzma._decode_filter_properties(lzma.FILTER_LZMA1, props)]  # what zipfile itself does
+        return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=filters)
+
+    def next(self, limit: int) -> bytes:
+        if self._method == zipfile.ZIP_STORED:
+            return self._raw(limit)
+        if self._method == zipfile.ZIP_DEFLATED:
+            d = self._d
+            while not d.eof:
+                data = d.unconsumed_tail or self._raw(_IN_CHUNK)
+                if not data:
+                    return b""  # the compressed data ends before the deflate stream does
+                out = d.decompress(data, limit)
+                if out:
+                    return out
+            return b""
+        if self._d is None:
+            self._d = self._lzma()
+        d = self._d
+        while not d.eof:
+            data = self._raw(_IN_CHUNK) if d.needs_input else b""
+            if d.needs_input and not data:
+                return b""
+            out = d.decompress(data, limit)
+            if out:
+                return out
+            if not data:  # more output was promised and none came: stop rather than spin
+                return b""
+        return b""
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class _TarPieces:
+    """The content of one tar member, as tarfile's member reader gives it (decompressed by the tar stream)."""
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+
+    def next(self, limit: int) -> bytes:
+        return self._fh.read(limit)
+
+    def close(self) -> None:
+        self._fh.close()
 
 
 class SafeZip:
@@ -167,40 +390,60 @@ class SafeZip:
                 return folded[cand.casefold()]
         return None
 
-    def read(self, name: str) -> bytes:
-        """Decompress member ``name`` into memory, bounded by ``limits.member_bytes``."""
+    def stream(self, name: str) -> MemberStream:
+        """Stream the content of member ``name`` (see :class:`MemberStream`); nothing is read yet.
+
+        Its declared size is :attr:`MemberStream.size`: check it (or the header its
+        first bytes hold) against the limits before reading the rest.
+        """
         info = self.info(name)
-        where = {"path": self.source.name, "member": name}
-        self.limits.check("member_bytes", info.file_size, "archive member too large", **where)
-        chunks = []
-        total = 0
-        try:
-            with self._zf.open(info) as fh:
-                while chunk := fh.read(1 << 20):
-                    total += len(chunk)
-                    self.limits.check("member_bytes", total, "archive member too large", **where)
-                    chunks.append(chunk)
-        except DLFormatsError:
-            raise
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError) as exc:
-            raise CorruptFileError(f"cannot decompress member: {exc}", **where) from exc
-        except Exception as exc:  # zlib.error, lzma.LZMAError...
-            raise CorruptFileError(f"cannot decompress member: {exc}", **where) from exc
-        return b"".join(chunks)
+        offset = self._data_offset(info, name)
+        return MemberStream(
+            _ZipPieces(self.source.open(), offset, info),
+            info.file_size,
+            path=self.source.name,
+            member=name,
+            crc=info.CRC,
+        )
+
+    def read(self, name: str, *, limit: str | None = None) -> bytes:
+        """Decompress member ``name`` into memory.
+
+        Its declared size is checked against ``limit`` before anything is
+        decompressed (by default ``json_bytes`` for ``.json`` members, ``csv_bytes``
+        for ``.csv`` ones, else ``member_bytes``), and decompression stops at that
+        size: a member holding more or less than it declares is refused.
+        """
+        return _read_member(self.stream(name), self.limits, limit or _limit_for(name))
 
     def read_head(self, name: str, size: int) -> bytes:
         """Decompress only the first ``size`` bytes of member ``name`` (fewer when it is shorter).
 
         Lets a reader check a header's declared sizes before decompressing the rest.
         """
-        info = self.info(name)
-        try:
-            with self._zf.open(info) as fh:
-                return fh.read(size)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError) as exc:
-            raise CorruptFileError(f"cannot decompress member: {exc}", path=self.source.name, member=name) from exc
-        except Exception as exc:  # zlib.error, lzma.LZMAError...
-            raise CorruptFileError(f"cannot decompress member: {exc}", path=self.source.name, member=name) from exc
+        with self.stream(name) as fh:
+            return fh.read(size)
+
+    def _data_offset(self, info: zipfile.ZipInfo, name: str) -> int:
+        """Where member ``info``'s (compressed) bytes start in the archive, from its local header."""
+        where = {"path": self.source.name, "member": name}
+        if info.header_offset < 0:  # a central directory offset that zipfile's arithmetic makes negative
+            raise CorruptFileError("bad local header offset", **where)
+        with self.source.open() as fh:
+            fh.seek(info.header_offset)
+            header = fh.read(30)
+            if len(header) != 30 or header[:4] != b"PK\x03\x04":
+                raise CorruptFileError("bad local header", **where)
+            name_len = int.from_bytes(header[26:28], "little")
+            extra_len = int.from_bytes(header[28:30], "little")
+            local = fh.read(name_len)
+        encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
+        if local != info.orig_filename.encode(encoding, "replace"):
+            raise CorruptFileError(f"the local header names {local[:200]!r}, the central directory another", **where)
+        offset = info.header_offset + 30 + name_len + extra_len
+        if offset + info.compress_size > self.source.size:
+            raise CorruptFileError("member extends past the end of the archive", **where)
+        return offset
 
     def stored_range(self, name: str) -> tuple[int, int] | None:
         """``(offset, size)`` of an uncompressed member's bytes within the archive file, else ``None``.
@@ -210,17 +453,9 @@ class SafeZip:
         info = self.info(name)
         if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
             return None
-        if info.header_offset < 0:  # a central directory offset that zipfile's arithmetic makes negative
-            raise CorruptFileError("bad local header offset", path=self.source.name, member=name)
-        self._fh.seek(info.header_offset)
-        header = self._fh.read(30)
-        if len(header) != 30 or header[:4] != b"PK\x03\x04":
-            raise CorruptFileError("bad local header", path=self.source.name, member=name)
-        name_len = int.from_bytes(header[26:28], "little")
-        extra_len = int.from_bytes(header[28:30], "little")
-        offset = info.header_offset + 30 + name_len + extra_len
-        if offset + info.file_size > self.source.size:
-            raise CorruptFileError("member extends past the end of the archive", path=self.source.name, member=name)
+        offset = self._data_offset(info, name)
+        if info.file_size != info.compress_size:
+            raise CorruptFileError("stored member whose sizes disagree", path=self.source.name, member=name)
         return offset, info.file_size
 
     def close(self) -> None:
@@ -237,63 +472,250 @@ class SafeZip:
         self.close()
 
 
-class SafeTar:
-    """A tar archive (plain or gzip-compressed) read member by member in memory.
+class _TarStream:
+    """The (decompressed) byte stream of a tar archive, as :mod:`tarfile` reads it.
 
-    Only regular files are accepted; the total of decompressed member bytes is
-    bounded by ``limits.member_bytes`` per member and ``limits.total_bytes`` overall.
+    * While :attr:`header_bytes` is not ``None`` (tarfile reading a member's headers),
+      reads count against :data:`_TAR_HEADER_BYTES`: tarfile reads pax records, GNU
+      long names and sparse maps whole, whatever size they declare.
+    * The last block read is kept, so the one-byte step back tarfile takes at the end
+      of a member does not rewind a compressed stream to its start; forward seeks in a
+      compressed stream decompress and discard :data:`CHUNK` bytes at a time.
     """
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, inner: Any, *, compressed: bool, path: str) -> None:
+        self._inner = inner
+        self._compressed = compressed
+        self._path = path
+        self._pos = self._end = inner.tell()
+        self._tail = b""
+        self.header_bytes: int | None = 0
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            pos += self._pos
+        elif whence != io.SEEK_SET:
+            raise io.UnsupportedOperation("a tar stream is not seekable from its end")
+        if self._end - len(self._tail) <= pos <= self._end:
+            self._pos = pos
+            return pos
+        if self._compressed and pos > self._end:
+            self._pos = self._end
+            while self._pos < pos:
+                if not self._read_inner(min(CHUNK, pos - self._pos)):
+                    break  # past the end: tarfile finds no header there and says so
+            self._pos = pos
+            return pos
+        self._inner.seek(pos)
+        self._pos = self._end = pos
+        self._tail = b""
+        return pos
+
+    def _read_inner(self, size: int) -> bytes:
+        data = self._inner.read(size)
+        self._pos += len(data)
+        self._end += len(data)
+        self._tail = data[-_TAR_BLOCK:] if len(data) >= _TAR_BLOCK else (self._tail + data)[-_TAR_BLOCK:]
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            raise RuntimeError("unbounded read of a tar stream")  # tarfile never asks; a bug if it does
+        if self.header_bytes is not None:
+            self.header_bytes += size
+            if self.header_bytes > _TAR_HEADER_BYTES:
+                raise UnsupportedFeatureError(
+                    f"a tar member's headers (pax records, long names, sparse maps) exceed "
+                    f"{_TAR_HEADER_BYTES:,} bytes; real ones hold a few hundred",
+                    path=self._path,
+                )
+        out = b""
+        if self._pos < self._end:
+            start = len(self._tail) - (self._end - self._pos)
+            out = self._tail[start : start + size]
+            self._pos += len(out)
+            size -= len(out)
+        if size > 0:
+            data = self._read_inner(size)
+            out = out + data if out else data
+        return out
+
+    def drain(self) -> None:
+        """Read on (at most :data:`_TAR_TAIL_BYTES`) to the end of a compressed stream, so its trailer is checked."""
+        if not self._compressed:
+            return
+        self._pos = self._end
+        left = _TAR_TAIL_BYTES
+        while left > 0:
+            data = self._read_inner(min(CHUNK, left))
+            if not data:
+                return
+            left -= len(data)
+
+
+def _gzip(fh: BinaryIO) -> gzip.GzipFile:
+    return gzip.GzipFile(fileobj=fh, mode="rb")
+
+
+_MAGICS = ((b"\x1f\x8b", _gzip), (b"BZh", bz2.BZ2File), (b"\xfd7zXZ\x00", lzma.LZMAFile))
+
+
+class TarMember:
+    """A data member met by :meth:`SafeTar.walk`: its name in the archive and its declared size.
+
+    Attributes:
+        name: the name as stored (any enclosing folder included).
+        size: the declared size of its content, in bytes.
+    """
+
+    def __init__(self, tar: SafeTar, info: tarfile.TarInfo) -> None:
+        self.name = info.name
+        self.size = info.size
+        self._tar = tar
+        self._info = info
+
+    def stream(self) -> MemberStream:
+        """Stream the member's content (read it before the walk moves on: the archive is read once)."""
+        return self._tar._stream_of(self._info, self.name)
+
+    def read(self, *, limit: str = "member_bytes") -> bytes:
+        """The whole content, its declared size checked against ``limit`` first."""
+        return _read_member(self.stream(), self._tar.limits, limit)
+
+
+class SafeTar:
+    """A tar archive (plain, gzip, bzip2 or xz-compressed), read member by member in memory.
+
+    Only regular files and folders are accepted.  Declared sizes are bounded by
+    ``limits.total_bytes`` over the whole archive; a member read whole is bounded by
+    ``limits.member_bytes`` (or the limit the caller names).  A compressed archive
+    is read through to its trailer, so a gzip CRC-32 or length that does not match
+    is an error.
+
+    With ``scan=True`` (the default) every header is read when the archive is opened:
+    :attr:`names`, :meth:`read` and :meth:`open` are then available, and each read
+    of a compressed archive decompresses it again up to the member.  With
+    ``scan=False`` a reader takes members in one pass with :meth:`walk` instead,
+    checking each header before decompressing the member's content (and never
+    decompressing a member it does not need to hold); :attr:`names` is set when the
+    walk ends.
+    """
+
+    def __init__(self, source: Source, *, scan: bool = True) -> None:
         self.source = source
         self.limits: Limits = source.limits
         self._fh: BinaryIO = source.open()
+        self._tf: tarfile.TarFile | None = None
+        self._inner: Any = None
+        self._walked = False
+        self._by_name: dict[str, tarfile.TarInfo] = {}
         try:
-            self._open_members()
+            self._open()
+            if scan:
+                for _ in self.walk():
+                    pass
         except BaseException:
-            self._fh.close()  # a refused archive must not leak its handle
+            self.close()  # a refused archive must not leak its handle
             raise
 
-    def _open_members(self) -> None:
-        source = self.source
+    def _open(self) -> None:
+        path = self.source.name
+        magic = self._fh.read(6)
+        self._fh.seek(0)
+        opener = next((cls for prefix, cls in _MAGICS if magic.startswith(prefix)), None)
         try:
-            self._tf = tarfile.open(fileobj=self._fh, mode="r:*")
-            members = []
-            total = 0
-            while True:
-                self.limits.check("archive_entries", len(members) + 1, "too many archive entries", path=source.name)
-                member = self._tf.next()
-                if member is None:
-                    break
-                total += member.size
-                self.limits.check("total_bytes", total, "archive declares too many bytes", path=source.name)
-                members.append(member)
+            self._inner = opener(self._fh) if opener is not None else self._fh
+            self._stream = _TarStream(self._inner, compressed=opener is not None, path=path)
+            self._tf = tarfile.open(fileobj=self._stream, mode="r:")  # type: ignore[call-overload]
         except _TAR_ERRORS as exc:
-            raise CorruptFileError(f"not a readable tar archive: {exc}", path=source.name) from exc
-        for m in members:
-            if not m.isfile() and not m.isdir():
-                raise UnsafeArchiveError("link, device or FIFO member", path=source.name, member=m.name)
-        self._by_name = {m.name: m for m in members}
-        self._members = _Members(
-            [m.name + ("/" if m.isdir() else "") for m in members], path=source.name, limits=self.limits
-        )
+            raise CorruptFileError(f"not a readable tar archive: {exc}", path=path) from exc
+
+    def _next(self) -> tarfile.TarInfo | None:
+        assert self._tf is not None
+        self._stream.header_bytes = 0
+        try:
+            member = self._tf.next()
+        except _TAR_ERRORS as exc:
+            raise CorruptFileError(f"not a readable tar archive: {exc}", path=self.source.name) from exc
+        finally:
+            self._stream.header_bytes = None
+        self._tf.members.clear()  # tarfile keeps every header it met; only what walk() keeps is needed
+        return member
+
+    def walk(self) -> Iterator[TarMember]:
+        """Each data member in archive order (folders and macOS junk skipped), its header checked first.
+
+        A member's content can be streamed while it is the current one.  Every
+        header is checked as it comes (type, name, duplicates, entry count, declared
+        total); when the walk ends, :attr:`names` is set and a compressed archive's
+        trailer is checked.  Only one walk is possible.
+        """
+        if self._walked:
+            raise RuntimeError("a SafeTar is walked once")
+        self._walked = True
+        path = self.source.name
+        raw: list[str] = []
+        seen: dict[str, str] = {}
+        total = named = 0
+        while (info := self._next()) is not None:
+            self.limits.check("archive_entries", len(raw) + 1, "too many archive entries", path=path)
+            named += len(info.name)
+            if named > _TAR_NAME_BYTES:
+                raise UnsafeArchiveError(f"member names total more than {_TAR_NAME_BYTES:,} characters", path=path)
+            total += info.size
+            self.limits.check("total_bytes", total, "archive declares too many bytes", path=path)
+            if not info.isfile() and not info.isdir():
+                raise UnsafeArchiveError("link, device or FIFO member", path=path, member=info.name[:200])
+            name = info.name + ("/" if info.isdir() else "")
+            check_member_name(name, path=path)
+            key = _fold(name.rstrip("/"))
+            if key in seen:
+                raise UnsafeArchiveError(
+                    f"ambiguous archive: {seen[key]!r} and {name!r} are the same name", path=path, member=name
+                )
+            seen[key] = name
+            info.pax_headers = {}
+            raw.append(name)
+            if info.isdir() or is_junk(name):
+                continue
+            self._by_name[info.name] = info
+            yield TarMember(self, info)
+        try:
+            self._stream.drain()
+        except _TAR_ERRORS as exc:
+            raise CorruptFileError(f"the compressed archive is damaged: {exc}", path=path) from exc
+        self._members = _Members(raw, path=path, limits=self.limits)
         self.names = self._members.names
 
-    def read(self, name: str) -> bytes:
-        """Return the bytes of member ``name`` (bounded by ``limits.member_bytes``)."""
-        where = {"path": self.source.name, "member": name}
-        member = self._by_name.get(self._members.real(name)) if name in self._members.known else None
-        if member is None:
-            raise CorruptFileError("member not found", **where)
-        self.limits.check("member_bytes", member.size, "archive member too large", **where)
+    def real(self, name: str) -> str:
+        """The stored name of logical member ``name`` (its enclosing folder put back)."""
+        return self._members.real(name)
+
+    def _stream_of(self, info: tarfile.TarInfo, name: str) -> MemberStream:
+        assert self._tf is not None
         try:
-            fh = self._tf.extractfile(member)
-            data = fh.read(member.size + 1) if fh is not None else b""
+            fh = self._tf.extractfile(info)
         except _TAR_ERRORS as exc:
-            raise CorruptFileError(f"cannot read member: {exc}", **where) from exc
-        if len(data) != member.size:
-            raise CorruptFileError(f"member truncated: {len(data)} of {member.size} bytes", **where)
-        return data
+            raise CorruptFileError(f"cannot read member: {exc}", path=self.source.name, member=name) from exc
+        if fh is None:  # not a regular file: never one walk() yields
+            raise CorruptFileError("member has no content", path=self.source.name, member=name)
+        return MemberStream(_TarPieces(fh), info.size, path=self.source.name, member=name)
+
+    def stream(self, name: str) -> MemberStream:
+        """Stream logical member ``name`` (after a scan: a compressed archive is decompressed up to it again)."""
+        if not hasattr(self, "_members"):
+            raise RuntimeError("members are known by name once the archive has been walked")
+        member = self._by_name.get(self.real(name)) if name in self._members.known else None
+        if member is None:
+            raise CorruptFileError("member not found", path=self.source.name, member=name)
+        return self._stream_of(member, name)
+
+    def read(self, name: str, *, limit: str = "member_bytes") -> bytes:
+        """The content of member ``name``, its declared size checked against ``limit`` first."""
+        return _read_member(self.stream(name), self.limits, limit)
 
     def open(self, name: str) -> io.BytesIO:
         """The member's bytes as a seekable file object."""
@@ -302,7 +724,10 @@ class SafeTar:
     def close(self) -> None:
         """Close the archive."""
         try:
-            self._tf.close()
+            if self._tf is not None:
+                self._tf.close()
+            if self._inner is not None and self._inner is not self._fh:
+                self._inner.close()
         finally:
             self._fh.close()
 

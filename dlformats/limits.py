@@ -4,6 +4,32 @@ Checked against *declared* sizes (npy headers, TIFF tags, zip and tar member
 sizes, ``.dat`` dimensions) before anything is allocated, and against actual
 sizes while decompressing.  Pass a :class:`Limits` to ``dlformats.read`` or set
 them on the command line with ``--limit name=value``.
+
+How the defaults are sized
+--------------------------
+Aim: no file smaller than 100 MB, however crafted, makes one read hold more than
+about 1 GB.  A small file can claim much memory in two ways only:
+
+* decompression: deflate reaches about 1000:1 and bzip2 far more, and label masks
+  really do compress 1000:1, so the ratio cannot be capped - what is decompressed
+  *whole* (an ``.npy`` member of a compressed ``.npz`` or ``.trk``, a member read as
+  bytes, a decoded frame) is bounded by ``array_bytes`` or ``member_bytes``, whatever
+  the file's own size;
+* parsing: a JSON document takes up to about 50 times its size as Python objects
+  (``[{},{},...]``), a CSV table about 80 times (measured), hence small
+  ``json_bytes`` and ``csv_bytes``.
+
+One read holds whole at most two arrays or members (an image and its labels: a
+``.trk``'s ``raw.npy`` and ``tracked.npy``), plus a frame being decoded or a document
+being parsed: 2 x 256 MiB + about 400 MB, under 1 GB with the interpreter.
+
+What streams is not held, so it is bounded by ``total_bytes`` (the declared size,
+1 TiB) only: an ``.npy`` or TIFF on disk, or a member stored uncompressed in a zip
+on disk, is read a frame at a time, so an 8 GB stack still converts; only each
+frame must fit ``array_bytes``.  A file that must be decompressed whole and is
+legitimately larger (a ``.trk`` of a long, large movie, a compressed ``.npz``)
+needs a higher limit: the error names it, e.g. ``--limit array_bytes=2G``, and a
+``.trk`` then reads as long as each of its arrays fits.
 """
 
 from __future__ import annotations
@@ -24,26 +50,37 @@ class Limits:
     All sizes are in bytes unless the name says otherwise.
 
     Attributes:
-        array_bytes: largest single array (or frame buffer) held in memory at once.
+        array_bytes: largest single array (or frame buffer) held in memory at once: an
+            array decompressed whole (an ``.npy`` member of a compressed archive, a
+            ``.trk``'s ``raw.npy`` or ``tracked.npy``), a decoded PNG, a TIFF page or the
+            planes asked of a lazy array at once.  Default 256 MiB (see the module
+            docstring for why).
         total_bytes: largest total declared size of all arrays of a source
             (lazy arrays count: a stack larger than memory streams, but is declared).
-        member_bytes: largest decompressed archive member read into memory.
+        member_bytes: largest archive member read whole into memory as bytes (a TIFF
+            or other member decompressed to be parsed; ``.npy`` members are bounded by
+            ``array_bytes`` instead, JSON and CSV ones by ``json_bytes`` and
+            ``csv_bytes``), and largest in-memory source (bytes or a stream).
+            Default 256 MiB.
         archive_entries: most members in a zip or tar archive.
-        json_bytes: largest JSON document.
+        json_bytes: largest JSON document (up to ~50 times as much memory once
+            parsed).  Default 8 MiB: a DeepCell Label ``cells.json`` of some 180,000
+            cell-frame entries.
         json_depth: deepest nesting of a JSON document.
-        csv_bytes: largest CSV document.
+        csv_bytes: largest CSV document (up to ~80 times as much memory once parsed).
+            Default 8 MiB: some 300,000 spots.
         tiff_pages: most pages (IFDs) walked in a TIFF.
-        download_bytes: largest file fetched from an ``http(s)://`` source.
+        download_bytes: largest file fetched from an ``http(s)://`` source (to disk).
         download_seconds: timeout for each network operation of a download.
     """
 
-    array_bytes: int = 4 * GiB
+    array_bytes: int = 256 * MiB
     total_bytes: int = 1024 * GiB
-    member_bytes: int = 4 * GiB
+    member_bytes: int = 256 * MiB
     archive_entries: int = 100_000
-    json_bytes: int = 256 * MiB
+    json_bytes: int = 8 * MiB
     json_depth: int = 64
-    csv_bytes: int = 1 * GiB
+    csv_bytes: int = 8 * MiB
     tiff_pages: int = 1_000_000
     download_bytes: int = 16 * GiB
     download_seconds: int = 60

@@ -11,8 +11,10 @@ viewed, never copied:
 * :func:`from_bytes`: ``numpy.frombuffer`` over bytes already in memory;
 * :func:`map_file`: ``numpy.memmap`` of a ``.npy`` file on disk;
 * :func:`from_member`: a member of a :class:`~dlformats.archive.SafeZip`, mapped in
-  place when it is stored uncompressed in a zip on disk, else decompressed (bounded)
-  and viewed.
+  place when it is stored uncompressed in a zip on disk, else streamed;
+* :func:`from_stream`: an ``.npy`` read from a stream (a zip or tar member): the
+  header is checked before any data is read, then the data is read straight into
+  the array's buffer, its one copy.
 
 A file on disk is read and mapped through one :class:`~dlformats.sources.OpenFile`
 (the source's, or one opened once for a path): header, size and data come from the
@@ -49,6 +51,7 @@ NUMERIC_KINDS = "biuf"
 _KIND_NAMES = {"b": "bool", "i": "int", "u": "uint", "f": "float", "U": "unicode string"}
 _MAX_BYTES = 2**63 - 1  # numpy indexes with int64: a larger array cannot exist
 _HEAD_BYTES = 1 << 16  # numpy refuses headers over 10,000 bytes; this reads any it accepts
+_STEP = 1 << 20  # bytes read from a stream at a time, straight into the array
 
 
 @dataclass(frozen=True)
@@ -333,10 +336,10 @@ def from_member(
     """The array of the ``.npy`` member ``member`` of ``archive``.
 
     A member stored uncompressed in a zip on disk is memory-mapped in place (counted
-    against ``total_bytes`` only: it streams).  Otherwise the header is decompressed
-    and checked first, then the member is read (bounded by ``limits.member_bytes``)
-    and viewed without a second copy (counted against ``limit`` too).
-    ``limits`` defaults to the archive's.
+    against ``total_bytes`` only: it streams).  Otherwise it is streamed with
+    :func:`from_stream`: the header is decompressed and checked first (against
+    ``limit`` too, and the member's declared size), then the data is decompressed
+    straight into the array.  ``limits`` defaults to the archive's.
     """
     limits = limits or archive.limits
     name = archive.source.name
@@ -351,13 +354,77 @@ def from_member(
             header = parse_header(fh, kinds=kinds, **where)
         check_size(header, size, limits, limit=None, **where)
         return _memmap(disk, header, offset)
-    head = archive.read_head(member, _HEAD_BYTES)
+    with archive.stream(member) as fh:
+        return from_stream(fh, fh.size, limits=limits, kinds=kinds, limit=limit, **where)
+
+
+def _read_full(fh: IO[bytes], view: memoryview) -> int:
+    """Fill ``view`` from ``fh`` a step at a time; the count is short only at the end of ``fh``."""
+    done = 0
+    while done < len(view):
+        got = fh.readinto(view[done : done + _STEP])  # type: ignore[attr-defined]
+        if not got:
+            break
+        done += got
+    return done
+
+
+def _read_head(fh: IO[bytes]) -> bytes:
+    """The magic and header of an ``.npy`` from a stream, reading no data byte (and at most ``_HEAD_BYTES``)."""
+    head = fh.read(len(MAGIC) + 4)
+    if len(head) < len(MAGIC) + 4 or not head.startswith(MAGIC):
+        return head  # parse_header says what is wrong
+    if head[6] == 1:
+        size = int.from_bytes(head[8:10], "little")
+    elif head[6] in (2, 3):
+        head += fh.read(2)
+        size = int.from_bytes(head[8:12], "little")
+    else:
+        return head
+    return head + fh.read(min(size, _HEAD_BYTES))
+
+
+def from_stream(
+    fh: IO[bytes],
+    size: int,
+    *,
+    limits: Limits,
+    path: str,
+    member: str | None = None,
+    kinds: str = NUMERIC_KINDS,
+    limit: str = "array_bytes",
+) -> Any:
+    """The array of an ``.npy`` of ``size`` bytes read from the stream ``fh`` (an archive member, say).
+
+    Only the header is read before the checks: its declared data size against
+    ``limits.total_bytes`` and ``limit``, and against ``size`` - the stream must hold
+    exactly the header and the data it declares, no byte more or less.  Then the data
+    is read straight into the array's own buffer (no second copy).  The array is
+    read-only and has the file's dtype, shape and memory order.
+    """
+    import numpy as np
+
+    where = {"path": path, "member": member}
+    head = _read_head(fh)
     header = parse_header(io.BytesIO(head), kinds=kinds, **where)
-    # declared size against the member's own declared size: nothing decompressed yet
-    check_size(header, archive.info(member).file_size, limits, limit=limit, **where)
-    data = archive.read(member)
-    check_size(header, len(data), limits, limit=limit, **where)
-    return _view(data, header)
+    check_size(header, size, limits, limit=limit, **where)
+    body = size - header.data_offset
+    if body > header.nbytes:
+        raise CorruptFileError(
+            f"holds {body:,} bytes after its header, which declares shape {header.shape} of {header.dtype} "
+            f"({header.nbytes:,} bytes)",
+            **where,
+        )
+    count = math.prod(header.shape)
+    flat = np.empty(count, header.dtype)
+    got = _read_full(fh, memoryview(flat.view(np.uint8)) if header.nbytes else memoryview(b""))
+    if got != header.nbytes:
+        raise CorruptFileError(f"data ends after {got:,} of the {header.nbytes:,} bytes its header declares", **where)
+    if fh.read(1):
+        raise CorruptFileError(f"holds more than the {header.nbytes:,} data bytes its header declares", **where)
+    array = flat.reshape(header.shape, order=header.order)
+    array.flags.writeable = False
+    return array
 
 
 def header_bytes(shape: tuple[int, ...], dtype: Any) -> bytes:

@@ -10,7 +10,16 @@ import pytest
 
 from dlformats.errors import CorruptFileError, LimitExceededError, UnsupportedFeatureError
 from dlformats.limits import Limits
-from dlformats.npyio import FileArray, from_bytes, from_member, header_bytes, map_file, parse_header, write_npy
+from dlformats.npyio import (
+    FileArray,
+    from_bytes,
+    from_member,
+    from_stream,
+    header_bytes,
+    map_file,
+    parse_header,
+    write_npy,
+)
 from dlformats.sources import open_source
 from dlformats.testing import check_import_light
 
@@ -157,3 +166,63 @@ def test_file_array_reads_blocks_equal_to_numpy(tmp_path):
     np.testing.assert_array_equal(np.asarray(arr), a)
     with pytest.raises(IndexError):
         arr[3]
+
+
+class Reads(io.BytesIO):
+    """A stream that records how far it has been read."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.furthest = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        out = super().read(size)
+        self.furthest = max(self.furthest, self.tell())
+        return out
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        count = super().readinto(buffer)
+        self.furthest = max(self.furthest, self.tell())
+        return count
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(24, dtype=">u2").reshape(2, 3, 4),
+        np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3)),
+        np.zeros((0, 5), np.int32),
+        np.array([True, False]),
+    ],
+)
+def test_from_stream_reads_into_the_array(array):
+    data = npy(array)
+    got = from_stream(Reads(data), len(data), limits=Limits(), path="s.npy")
+    assert np.array_equal(got, array) and got.dtype == array.dtype and got.shape == array.shape
+    assert not got.flags.writeable
+    assert (got.flags.c_contiguous, got.flags.f_contiguous) == (array.flags.c_contiguous, array.flags.f_contiguous)
+
+
+def test_from_stream_checks_the_header_before_reading_data():
+    data = forged("<u1", "(100000, 100000)", b"\0" * 5000)
+    stream = Reads(data)
+    with pytest.raises(LimitExceededError) as info:
+        from_stream(stream, len(data), limits=Limits(array_bytes=1 << 20), path="m.zip", member="a.npy")
+    assert (info.value.limit, info.value.member) == ("array_bytes", "a.npy")
+    assert stream.furthest == len(data) - 5000  # the header, not one data byte
+
+
+@pytest.mark.parametrize(
+    ("extra", "size_delta", "message"),
+    [
+        (b"\0" * 8, 0, "holds 32 bytes after its header"),  # more data than the header declares
+        (b"", -8, "only 16 bytes follow it"),  # the member declares less than the header
+        (b"", 0, "more than the 24 data bytes"),  # the stream runs past its declared size
+    ],
+)
+def test_from_stream_wants_exactly_the_declared_bytes(extra, size_delta, message):
+    data = npy(np.zeros((2, 3), np.float32)) + extra
+    size = len(data) + size_delta
+    stream = Reads(data + (b"x" if not extra and not size_delta else b""))
+    with pytest.raises(CorruptFileError, match=message):
+        from_stream(stream, size, limits=Limits(), path="s.npy")

@@ -23,9 +23,13 @@ length: trailing frames whose image and labels are all zero are dropped
 ``metadata["padding_frames"]``).  Padding in height and width is kept, since
 where it sits is not recorded.
 
-Members are read in memory, never extracted; links, devices, unsafe names and
-pickled (object) arrays are refused; declared array sizes are checked against
-:class:`~dlformats.Limits` before anything is allocated.
+Members are read in memory, never extracted, in one pass over the archive; links,
+devices, unsafe names and pickled (object) arrays are refused.  Each ``.npy``
+header is checked against :class:`~dlformats.Limits` (``array_bytes`` for each
+array) before the rest of the member is decompressed, and the data is then
+decompressed straight into the array; ``lineage.json`` is bounded by
+``json_bytes``.  A member must hold exactly what its header declares, and a gzip
+archive's CRC-32 must match.
 
 Writing (``trk`` only) produces the layout deepcell-tracking writes: a gzip tar of
 ``lineage.json``, ``raw.npy`` and ``tracked.npy`` (see :mod:`.writer`).

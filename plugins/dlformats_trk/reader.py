@@ -17,7 +17,7 @@ from dlformats import (
     UnsupportedFeatureError,
 )
 from dlformats.jsonio import load_json
-from dlformats.npyio import from_bytes
+from dlformats.npyio import from_stream
 from dlformats.parts import lineage_to_divisions, report_lineage_problems
 
 from .tarhead import tar_bytes
@@ -30,6 +30,7 @@ LINEAGES = "lineages.json"
 RAW = "raw.npy"
 TRACKED = "tracked.npy"
 MEMBERS = (LINEAGE, LINEAGES, RAW, TRACKED)
+_ABSENT = object()
 
 
 def read(source: Source, options: ReadOptions) -> Project | list[Project]:
@@ -37,31 +38,14 @@ def read(source: Source, options: ReadOptions) -> Project | list[Project]:
 
     Options (``options.extra``, declared in the package): ``batch`` (int or None) reads one
     batch of a ``.trks``; ``trim`` (bool) drops the zero padding at the end of each batch.
-    """
-    from dlformats.archive import SafeTar, refuse_nested
 
+    The archive is read in one pass: each member's header (tar header, then the
+    ``.npy`` header) is checked against the limits before its content is
+    decompressed, and the arrays are decompressed straight into their buffers.
+    """
     if tar_bytes(source.head) is None:
         raise NotMyFormat(f"content is {source.describe()}, not a tar or gzip archive")
-    with SafeTar(source) as tar:
-        names = set(tar.names)
-        present = [m for m in MEMBERS if m in names]
-        if not present:
-            raise NotMyFormat(f"a tar archive without trk members ({', '.join(MEMBERS)})")
-        refuse_nested(tar)
-        if LINEAGE in names and LINEAGES in names:
-            raise CorruptFileError(f"holds both {LINEAGE} and {LINEAGES}; a trk holds one", path=source.name)
-        lineage_name = LINEAGE if LINEAGE in names else LINEAGES
-        missing = [m for m in (lineage_name, RAW, TRACKED) if m not in names]
-        if missing:
-            raise CorruptFileError(
-                f"not a complete trk: missing {', '.join(missing)} (has {', '.join(sorted(names)) or 'nothing'})",
-                path=source.name,
-            )
-        lineage = load_json(tar.read(lineage_name), path=source.name, member=lineage_name, limits=options.limits)
-        raw_bytes = tar.read(RAW)
-        raw = from_bytes(raw_bytes, limits=options.limits, path=source.name, member=RAW)
-        del raw_bytes  # the array keeps its buffer alive; nothing else needs the name
-        tracked = from_bytes(tar.read(TRACKED), limits=options.limits, path=source.name, member=TRACKED)
+    lineage, raw, tracked, names, lineage_name = _members(source, options)
     options.limits.check("total_bytes", raw.nbytes + tracked.nbytes, "arrays too large", path=source.name)
     extra = sorted(names - set(MEMBERS))
     if extra:
@@ -84,6 +68,52 @@ def read(source: Source, options: ReadOptions) -> Project | list[Project]:
             project.metadata["ignored_members"] = extra
         projects.append(project)
     return projects if batched and options.extra["batch"] is None else projects[0]
+
+
+def _members(source: Source, options: ReadOptions) -> tuple[Any, Any, Any, set[str], str]:
+    """``(lineage, raw, tracked, member names, lineage member name)`` from one pass over the archive.
+
+    A member is taken by its name with the folder of the first member stripped, as
+    :class:`~dlformats.archive.SafeTar` strips a folder every member shares, until a
+    member outside that folder shows that none is shared.
+    """
+    from dlformats.archive import SafeTar, refuse_nested
+
+    limits = options.limits
+    found: dict[str, Any] = {}
+    prefix: str | None = None
+    with SafeTar(source, scan=False) as tar:
+        for member in tar.walk():
+            if prefix is None:
+                prefix = member.name.split("/", 1)[0] + "/" if "/" in member.name else ""
+            elif not member.name.startswith(prefix):  # no folder holds every member: names stay whole
+                prefix = ""
+                found.clear()
+            role = member.name[len(prefix) :]
+            if role in (LINEAGE, LINEAGES):
+                data = member.read(limit="json_bytes")
+                found[member.name] = load_json(data, path=source.name, member=role, limits=limits)
+            elif role in (RAW, TRACKED):
+                with member.stream() as fh:
+                    found[member.name] = from_stream(fh, member.size, limits=limits, path=source.name, member=role)
+        names = set(tar.names)
+        present = [m for m in MEMBERS if m in names]
+        if not present:
+            raise NotMyFormat(f"a tar archive without trk members ({', '.join(MEMBERS)})")
+        refuse_nested(tar)
+        if LINEAGE in names and LINEAGES in names:
+            raise CorruptFileError(f"holds both {LINEAGE} and {LINEAGES}; a trk holds one", path=source.name)
+        lineage_name = LINEAGE if LINEAGE in names else LINEAGES
+        missing = [m for m in (lineage_name, RAW, TRACKED) if m not in names]
+        if missing:
+            raise CorruptFileError(
+                f"not a complete trk: missing {', '.join(missing)} (has {', '.join(sorted(names)) or 'nothing'})",
+                path=source.name,
+            )
+        lineage, raw, tracked = (found.get(tar.real(m), _ABSENT) for m in (lineage_name, RAW, TRACKED))
+    if any(x is _ABSENT for x in (lineage, raw, tracked)):  # a layout the one pass misread: never silently
+        raise CorruptFileError("trk members are not where the archive's layout puts them", path=source.name)
+    return lineage, raw, tracked, names, lineage_name
 
 
 def _batches(lineage: Any, raw: Any, tracked: Any, *, path: str, member: str) -> tuple[list[Any], list[Any], bool]:

@@ -30,11 +30,36 @@ def is_tar_block(block: bytes) -> bool:
     return stored in (unsigned, signed)
 
 
+def _gzip_body(head: bytes) -> int | None:
+    """Where the deflate data of the gzip member starting ``head`` begins (after its optional fields)."""
+    if len(head) < 10 or head[2] != 8:  # method 8: deflate, the only one gzip defines
+        return None
+    flags, pos = head[3], 10
+    if flags & 4:  # FEXTRA
+        pos += 2 + int.from_bytes(head[pos : pos + 2], "little")
+    for flag in (8, 16):  # FNAME, FCOMMENT: zero-terminated
+        if flags & flag:
+            end = head.find(b"\x00", pos)
+            if end < 0:
+                return None
+            pos = end + 1
+    if flags & 2:  # FHCRC
+        pos += 2
+    return pos if pos <= len(head) else None
+
+
 def tar_bytes(head: bytes) -> bytes | None:
-    """The leading bytes of the tar stream: ``head`` itself, or its gzip inflated; ``None`` if neither."""
+    """The leading bytes of the tar stream: ``head`` itself, or its gzip inflated; ``None`` if neither.
+
+    The gzip trailer (CRC-32, length) is not looked at: a small file is all head, and
+    the reader, which checks it, says what is wrong with it better than "not a trk".
+    """
     if head.startswith(GZIP_MAGIC):
+        body = _gzip_body(head)
+        if body is None:
+            return None
         try:
-            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, _INFLATE_MAX)
+            return zlib.decompressobj(-zlib.MAX_WBITS).decompress(head[body:], _INFLATE_MAX)
         except zlib.error:
             return None
     return head if is_tar_block(head[:BLOCK]) else None

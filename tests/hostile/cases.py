@@ -393,6 +393,98 @@ def trks(batches: int = 2) -> bytes:
     return tar_bytes([("lineages.json", lineages), ("raw.npy", npy(raw)), ("tracked.npy", npy(tracked))])
 
 
+def _gf2_times(matrix: list[int], vector: int) -> int:
+    out, i = 0, 0
+    while vector:
+        if vector & 1:
+            out ^= matrix[i]
+        vector >>= 1
+        i += 1
+    return out
+
+
+def crc32_zeros(crc: int, count: int) -> int:
+    """``zlib.crc32(bytes(count), crc)`` in time logarithmic in ``count`` (zlib's crc32_combine method)."""
+    op = [0xEDB88320] + [1 << i for i in range(31)]  # the CRC register after one zero bit
+    for _ in range(3):  # ... after one zero byte
+        op = [_gf2_times(op, row) for row in op]
+    register = crc ^ 0xFFFFFFFF
+    while count:
+        if count & 1:
+            register = _gf2_times(op, register)
+        count >>= 1
+        if count:
+            op = [_gf2_times(op, row) for row in op]
+    return register ^ 0xFFFFFFFF
+
+
+def deflate_parts(parts: list[bytes | int]) -> tuple[bytes, int, int]:
+    """Raw deflate of ``parts`` joined (an int stands for that many zero bytes): ``(data, crc32, length)``.
+
+    Runs of zeros cost time in proportion to their compressed size: each MiB of zeros
+    after a full flush compresses to the same ~1 KiB block, written out as often as
+    needed, so a 1 GiB zero bomb is built in milliseconds.
+    """
+    co = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    out: list[bytes] = []
+    crc = total = 0
+    for part in parts:
+        if isinstance(part, bytes):
+            out.append(co.compress(part))
+            crc, total = zlib.crc32(part, crc), total + len(part)
+            continue
+        whole, rest = divmod(part, MiB)
+        if whole:
+            out.append(co.flush(zlib.Z_FULL_FLUSH))  # after a reset, a MiB of zeros always compresses the same
+            block = co.compress(bytes(MiB)) + co.flush(zlib.Z_FULL_FLUSH)
+            out.append(block * whole)
+        out.append(co.compress(bytes(rest)))
+        crc, total = crc32_zeros(crc, part), total + part
+    out.append(co.flush())
+    return b"".join(out), crc, total
+
+
+def gzip_parts(parts: list[bytes | int]) -> bytes:
+    """A gzip file of ``parts`` joined (ints are runs of zeros, see :func:`deflate_parts`)."""
+    data, crc, total = deflate_parts(parts)
+    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + data + struct.pack("<II", crc, total & 0xFFFFFFFF)
+
+
+def tar_parts(members: list[tuple[str, list[bytes | int], int | None]]) -> list[bytes | int]:
+    """The parts of a GNU tar of ``(name, content parts, declared size or None for the real one)``."""
+    out: list[bytes | int] = []
+    for name, content, declared in members:
+        size = sum(p if isinstance(p, int) else len(p) for p in content)
+        info = tarfile.TarInfo(name)
+        info.size = size if declared is None else declared
+        info.mtime = 0
+        out.append(info.tobuf(tarfile.GNU_FORMAT))
+        out.extend(content)
+        out.append(bytes(-size % 512))
+    out.append(bytes(1024))
+    return out
+
+
+def zip_parts(members: list[tuple[str, list[bytes | int], int | None]]) -> bytes:
+    """A zip of deflated ``(name, content parts, declared size or None for the real one)`` (ints: runs of zeros)."""
+    body, central = b"", b""
+    for name, parts, declared in members:
+        data, crc, total = deflate_parts(parts)
+        size = total if declared is None else declared
+        raw = name.encode()
+        fields = (crc, len(data), size, len(raw))
+        central += struct.pack("<4sHHHHHHIIIH", b"PK\x01\x02", 20, 20, 0, 8, 0, 0x21, *fields)
+        central += struct.pack("<HHHHII", 0, 0, 0, 0, 0, len(body)) + raw
+        body += struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 8, 0, 0x21, *fields, 0) + raw + data
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(members), len(members), len(central), len(body), 0)
+    return body + central + end
+
+
+def npy_header(shape: tuple[int, ...], descr: str = "|u1") -> bytes:
+    """The header of an ``.npy`` declaring ``shape`` of ``descr`` (no data)."""
+    return npy_raw(f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape!r}, }}")
+
+
 # ------------------------------------------------------------------ the cases
 def _traversal() -> list[Case]:
     k = "path traversal"
@@ -514,9 +606,10 @@ def _sizes() -> list[Case]:
     big_header = b"\x93NUMPY\x02\x00" + struct.pack("<I", 1 << 30) + b"{'descr'"
     out.append(Case("npy-huge-header-length", k, "hdr.npy", big_header, CORRUPT, ("npy",)))
     out.append(Case("npz-declared-huge", k, "arrays.npz", zip_bytes([("X.npy", huge)]), LIMIT, ("npz",)))
-    # A deflate bomb with an honest declared size: 64 MiB of zeros in 64 KiB, over a 16 MiB member limit.
+    # A deflate bomb with an honest declared size: 64 MiB of zeros in 64 KiB, over a 16 MiB array limit
+    # (an .npy member is decompressed straight into its array: array_bytes bounds it, not member_bytes).
     bomb = zip_bytes([("X.npy", npy(np.zeros((64, 1024, 1024), np.uint8)))])
-    out.append(Case("npz-bomb-member-limit", k, "bomb.npz", bomb, LIMIT, ("npz",), limits={"member_bytes": 16 * MiB}))
+    out.append(Case("npz-bomb-member-limit", k, "bomb.npz", bomb, LIMIT, ("npz",), limits={"array_bytes": 16 * MiB}))
     # The same member declaring 1 KiB: the archive lies, decompression must stop at the declared size.
     out.append(Case("npz-bomb-lying-size", k, "liar.npz", patch_zip(bomb, "X.npy", size=1024), CORRUPT, ("npz",)))
     out.append(
@@ -627,6 +720,69 @@ def _sizes() -> list[Case]:
         )
     )
     return out
+
+
+BOMB = 1200 * MiB
+"""Zeros behind a hostile member's header: ~1.2 MB of gzip, more than a 1 GB read may hold."""
+
+
+def trk_parts(raw: list[bytes | int], *, declared: int | None = None) -> bytes:
+    """A gzip trk whose ``raw.npy`` is made of ``raw`` (ints: runs of zeros), declaring its size or ``declared``."""
+    lineage, _, tracked = (parts[0] for _, parts, _ in _tar_members(trk()))
+    members = [("lineage.json", [lineage], None), ("raw.npy", raw, declared), ("tracked.npy", [tracked], None)]
+    return gzip_parts(tar_parts(members))
+
+
+def trk_bomb() -> bytes:
+    """The reported bomb: raw.npy's header declares an absurd shape; 1.2 GiB of zeros follow, in ~1.2 MB."""
+    return trk_parts([npy_header((100000, 1000, 1000, 1), "<u2"), BOMB])
+
+
+def _streamed() -> list[Case]:
+    """Members streamed: headers checked before the rest is decompressed; exactly the declared size."""
+    k = "declared sizes/bombs"
+    out = []
+    good = trk()
+    _, raw, _ = (parts[0] for _, parts, _ in _tar_members(good))
+    out.append(Case("trk-raw-bomb-huge-shape", k, "bomb.trk", trk_bomb(), LIMIT))
+    # The same bomb telling the truth: a 1.2 GiB uint8 movie, over array_bytes, refused before it is inflated.
+    honest = npy_header((1200, 1024, 1024, 1))
+    out.append(Case("trk-raw-bomb-honest-shape", k, "honest.trk", trk_parts([honest, BOMB]), LIMIT))
+    # The tar member holds more, or less, than its .npy header declares.
+    out.append(Case("trk-raw-longer-than-declared", k, "long.trk", trk(raw=raw + bytes(64)), CORRUPT, ("trk",)))
+    out.append(Case("trk-raw-shorter-than-declared", k, "short.trk", trk(raw=raw[:-10]), CORRUPT, ("trk",)))
+    # The tar header declares more than the archive holds: the member runs into the end of the archive.
+    past = trk_parts([raw], declared=len(raw) + 8192)
+    out.append(Case("trk-member-past-the-end", k, "past.trk", past, CORRUPT, ("trk",)))
+    # A pax header of 1.2 GiB before the members: tarfile would read it whole.
+    pax = tarfile.TarInfo("././@PaxHeader")
+    pax.type, pax.size = tarfile.XHDTYPE, BOMB
+    pax_bomb = gzip_parts([pax.tobuf(tarfile.USTAR_FORMAT), BOMB, *tar_parts(_tar_members(good))])
+    out.append(Case("trk-pax-header-bomb", k, "pax.trk", pax_bomb, UNSUPPORTED + LIMIT))
+    # The gzip trailer's CRC-32 does not match the content.
+    bad_crc = good[:-8] + struct.pack("<I", struct.unpack("<I", good[-8:-4])[0] ^ 1) + good[-4:]
+    out.append(Case("trk-gzip-bad-crc", k, "crc.trk", bad_crc, CORRUPT, ("trk",)))
+    # npz members: a bomb whose header declares an absurd shape, one whose header tells the truth, and
+    # members whose zip entry declares more or less than their .npy header.
+    npz_huge = zip_parts([("X.npy", [npy_header((100000, 100000, 10)), BOMB], None)])
+    out.append(Case("npz-member-bomb-huge-shape", k, "bomb.npz", npz_huge, LIMIT))
+    npz_honest = zip_parts([("X.npy", [npy_header((1200, 1024, 1024)), BOMB], None)])
+    out.append(Case("npz-member-bomb-honest-shape", k, "honest.npz", npz_honest, LIMIT))
+    a = npy(np.arange(24, dtype=np.uint8).reshape(2, 3, 4))
+    for tag, declared in (("more", len(a) + 64), ("less", len(a) - 8)):
+        liar = zip_parts([("X.npy", [a], declared)])
+        out.append(Case(f"npz-member-declares-{tag}", k, f"{tag}.npz", liar, CORRUPT, ("npz",)))
+    # A project zip whose cells.json is a 1.2 GiB bomb: refused from its declared size (json_bytes).
+    members = [(n, [d], None) for n, d in zip_members(valid("dcl-project-zip")) if n != "cells.json"]
+    json_bomb = zip_parts([*members, ("cells.json", [b"[", BOMB], None)])
+    out.append(Case("projectzip-cells-json-bomb", k, "project.zip", json_bomb, LIMIT))
+    return out
+
+
+def _tar_members(data: bytes) -> list[tuple[str, list[bytes | int], None]]:
+    """The members of a (trusted, test-made) tar as :func:`tar_parts` takes them."""
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return [(m.name, [tar.extractfile(m).read()], None) for m in tar.getmembers()]  # type: ignore[union-attr]
 
 
 def _ambiguous() -> list[Case]:
@@ -1760,6 +1916,7 @@ def all_cases() -> tuple[Case, ...]:
         _traversal,
         _links,
         _sizes,
+        _streamed,
         _ambiguous,
         _encrypted,
         _nested,

@@ -354,3 +354,41 @@ def test_first_member_follows_pax_and_long_names(tmp_path):
     assert first_member(b"not a tar at all" * 40) == ""
     assert first_member(head(gnu)[:30]) is None  # too little inflated to tell
     assert first_member(head(pax)[:300]) == ""  # a plain file this short is no tar
+
+
+def test_arrays_are_bounded_by_array_bytes_not_member_bytes(tmp_path):
+    # Each .npy member is decompressed straight into its array: a trk reads when each array fits array_bytes.
+    raw, tracked = movie()
+    path = save_like_deepcell_tracking(tmp_path / "movie.trk", LINEAGE, raw, tracked)
+    assert raw.nbytes > tracked.nbytes > 100
+    project = dlformats.read(path, limits=Limits(member_bytes=100, array_bytes=raw.nbytes))
+    np.testing.assert_array_equal(np.asarray(project.X), raw.transpose(3, 0, 1, 2))
+    with pytest.raises(LimitExceededError) as info:
+        dlformats.read(path, limits=Limits(array_bytes=raw.nbytes - 1))
+    assert (info.value.limit, info.value.member) == ("array_bytes", "raw.npy")
+    with pytest.raises(LimitExceededError) as info:
+        dlformats.read(path, limits=Limits(json_bytes=100))
+    assert (info.value.limit, info.value.member) == ("json_bytes", "lineage.json")
+
+
+def test_members_in_a_folder_or_beside_one(tmp_path):
+    members = good_members()
+    folder = [regular("movie/" + info.name, data) for info, data in members]
+    project = dlformats.read(tar_of(tmp_path / "folder.trk", folder))
+    assert project.divisions == [Division(1, [2, 3], 2)]
+    # A folder first, the trk members beside it: no folder is shared, so none is stripped.
+    beside = tar_of(tmp_path / "beside.trk", [regular("docs/notes.txt", b"hi"), *members])
+    with pytest.warns(DLFormatsWarning, match="docs/notes.txt"):
+        project = dlformats.read(beside, format="trk")  # the sniffer looks at the first member only
+    assert project.divisions == [Division(1, [2, 3], 2)]
+
+
+def test_a_damaged_gzip_trailer_is_an_error_not_a_silent_read(tmp_path):
+    raw, tracked = movie()
+    path = save_like_deepcell_tracking(tmp_path / "movie.trk", LINEAGE, raw, tracked)
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0x40  # the CRC-32 of the content
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match="CRC") as info:
+        dlformats.read(path)
+    assert info.value.path == str(path)
