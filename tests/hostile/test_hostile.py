@@ -35,7 +35,14 @@ def _materialise(case: hostile_cases.Case, root: Path) -> dict[str, Any]:
     out_dir = folder / "out"
     out_dir.mkdir()
     input_path = folder / "in" / case.filename
-    input_path.write_bytes(case.data)
+    if case.tree is None:
+        input_path.write_bytes(case.data)
+    for rel, data in (case.tree or {}).items():  # a folder input (an OME-Zarr store)
+        (input_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (input_path / rel).write_bytes(data)
+    for rel, target in case.links.items():
+        (input_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (input_path / rel).symlink_to(target)
     for name, data in case.companions.items():
         (folder / "in" / name).write_bytes(data)
     labels = None
@@ -47,6 +54,9 @@ def _materialise(case: hostile_cases.Case, root: Path) -> dict[str, Any]:
         outside = folder / "outside.txt"
         outside.write_bytes(OLD_OUTPUT)
         (out_dir / case.out_name).symlink_to(outside)
+    elif not expect_ok and case.out_name.endswith(".zarr"):  # a folder format: an earlier output folder
+        (out_dir / case.out_name).mkdir()
+        (out_dir / case.out_name / "old.txt").write_bytes(OLD_OUTPUT)
     elif not expect_ok:
         (out_dir / case.out_name).write_bytes(OLD_OUTPUT)
     return {
