@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 DEFAULT_LEVELS = {"zstd": 1, "blosc": 5, "gzip": 1}
 PREFETCH = 3  # planes read ahead of the one being compressed and written
+BATCH_BYTES = 32 << 20  # planes written in one zarr assignment (their chunks are compressed in parallel)
+MAX_BATCH = 8
 
 
 def write_store(project: Project, path: Path, options: WriteOptions, opts: dict[str, Any]) -> None:
@@ -72,9 +74,6 @@ class _Layout:
     def shape(self, channels: int, level: int) -> tuple[int, ...]:
         h, w = self.sizes[level]
         return (channels, self.frames, h, w) if self.zframes else (self.frames, channels, h, w)
-
-    def index(self, c: int, t: int) -> tuple[int, int]:
-        return (c, t) if self.zframes else (t, c)
 
     def chunks(self, level: int) -> tuple[int, ...]:
         h, w = self.sizes[level]
@@ -210,13 +209,15 @@ def _write(project: Project, path: Path, options: WriteOptions, opts: dict[str, 
         arrays = layout.create(root, channels, dtype)
         for c in range(channels):
             low, high = math.inf, -math.inf
+            batch = _Batch(arrays, layout, c, dtype, _down_image)
             for t, plane in _prefetched(project.image_frame, c, layout.frames):
                 plane = np.ascontiguousarray(plane, dtype=dtype)
                 if plane.size:
                     low, high = min(low, _finite(plane, np.nanmin)), max(high, _finite(plane, np.nanmax))
-                _put(arrays, layout, c, t, plane, _down_image)
-                done += 1
+                done += batch.add(t, plane)
                 options.report(done, total)
+            done += batch.flush()
+            options.report(done, total)
             omero.append(_omero_channel(project, c, dtype, low, high))
 
     names = safe_names(project.features, features)
@@ -226,16 +227,17 @@ def _write(project: Project, path: Path, options: WriteOptions, opts: dict[str, 
         labels_group = root if project.X is None else root.create_group("labels")
         for c, name in enumerate(names):
             group = labels_group.create_group(name)
-            arrays = layout.create(group, 1, np.int32)
+            batch = _Batch(layout.create(group, 1, np.int32), layout, 0, np.dtype(np.int32), _down_labels)
             for t, plane in _prefetched(project.label_frame, c, layout.frames):
                 if plan is not None:
                     plane = plan.apply(plane, c, t)
                 else:  # no cells: every positive value is its own cell; negatives become 0
                     plane = np.maximum(plane, 0, dtype=np.int32) if plane.size and plane.min() < 0 else plane
                     derived.append((present_values(plane), t, c))
-                _put(arrays, layout, 0, t, np.ascontiguousarray(plane, dtype=np.int32), _down_labels)
-                done += 1
+                done += batch.add(t, np.ascontiguousarray(plane, dtype=np.int32))
                 options.report(done, total)
+            done += batch.flush()
+            options.report(done, total)
             label_meta: dict[str, Any] = {"version": layout.version}
             if project.X is not None:
                 label_meta["source"] = {"image": "../../"}
@@ -267,16 +269,43 @@ def _write(project: Project, path: Path, options: WriteOptions, opts: dict[str, 
             ome["omero"]["version"] = "0.4"
         attrs.update(layout.attributes(ome))
     attrs[SIDECAR_KEY] = side
-    root.attrs.update(attrs)
+    with zarr.config.set({"json_indent": None}):  # the dlformats key may list a million cells: no indentation
+        root.attrs.update(attrs)
 
 
-def _put(arrays: list[Any], layout: _Layout, c: int, t: int, plane: Any, down: Any) -> None:
-    """Write ``plane`` at every level, shrinking it from one level to the next."""
-    index = layout.index(c, t)
-    for level, array in enumerate(arrays):
-        if level:
-            plane = down(plane, layout.factor)
-        array[index] = plane
+class _Batch:
+    """Consecutive planes of one channel, written together at every level.
+
+    zarr compresses the chunks of one assignment on several threads, so a few planes
+    (up to :data:`BATCH_BYTES`) are gathered before each write; each level is shrunk from
+    the one above it.
+    """
+
+    def __init__(self, arrays: list[Any], layout: _Layout, c: int, dtype: Any, down: Any) -> None:
+        self.arrays, self.layout, self.c, self.down = arrays, layout, c, down
+        plane_bytes = max(1, layout.height * layout.width * np.dtype(dtype).itemsize)
+        self.size = max(1, min(MAX_BATCH, BATCH_BYTES // plane_bytes))
+        self.planes: list[Any] = []
+        self.first = 0
+
+    def add(self, t: int, plane: Any) -> int:
+        """Keep ``plane`` (frame ``t``); write the batch when full.  Returns the planes written."""
+        if not self.planes:
+            self.first = t
+        self.planes.append(plane)
+        return self.flush() if len(self.planes) >= self.size else 0
+
+    def flush(self) -> int:
+        planes, self.planes = self.planes, []
+        if not planes:
+            return 0
+        stop = self.first + len(planes)
+        index = (self.c, slice(self.first, stop)) if self.layout.zframes else (slice(self.first, stop), self.c)
+        for level, array in enumerate(self.arrays):
+            if level:
+                planes = [self.down(p, self.layout.factor) for p in planes]
+            array[index] = np.stack(planes)
+        return len(planes)
 
 
 def _finite(plane: Any, reduce: Any) -> float:
