@@ -19,6 +19,7 @@ from dlformats.errors import (
     InconsistentDataError,
     InvalidOptionError,
     NotMyFormat,
+    UnsafeArchiveError,
     UnsupportedFeatureError,
 )
 
@@ -250,7 +251,7 @@ def axis_letters(axes: list[tuple[str, str | None]], where: dict[str, Any]) -> l
                 pos = len(space) - 1 - space.index(i)
                 letters.append("XYZ"[pos] if pos < 3 else None)
         else:
-            letters.append(NAME_LETTERS.get(name.lower()) if kind in ("", "custom") or kind in NAME_LETTERS else None)
+            letters.append(NAME_LETTERS.get(name.lower()) if kind in ("", "custom") else None)
     known = [x for x in letters if x is not None]
     if len(set(known)) != len(known):
         raise CorruptFileError(f"axes {axes} give two axes the same meaning ({known})", **where)
@@ -464,6 +465,7 @@ def read_store(source: Source, options: ReadOptions, opts: dict[str, Any]) -> Pr
 
     if source.path is None or not source.is_dir:
         raise NotMyFormat("an OME-Zarr store is a folder")
+    _refuse_escaping_link(source)
     reader = StoreReader(source.path, source.name, options.limits)
     root = read_group(reader, "")
     if root is None:
@@ -531,6 +533,28 @@ def read_store(source: Source, options: ReadOptions, opts: dict[str, Any]) -> Pr
             project.y, project.features = project.X, list(project.channels)
         project.X, project.channels = None, []
     return project
+
+
+def _refuse_escaping_link(source: Source) -> None:
+    """A store that is itself a symbolic link must stay in the folder holding the link.
+
+    An upload or an unpacked archive can plant ``image.ome.zarr -> /somewhere``; a user who
+    trusts the link passes the real path instead.
+    """
+    import os
+
+    path = source.path
+    assert path is not None
+    if not path.is_symlink():
+        return
+    folder = os.path.realpath(path.parent)
+    real = os.path.realpath(path)
+    if not real.startswith(folder + os.sep):
+        raise UnsafeArchiveError(
+            "the store is a symbolic link leading outside its folder",
+            path=source.name,
+            hint=f"if you trust it, read {real} itself",
+        )
 
 
 def _refuse_collections(root: Group, reader: StoreReader) -> None:

@@ -80,7 +80,8 @@ class Case:
             that fails once the gap is closed, so the mark gets removed).
         tree: for a folder input (an OME-Zarr store named ``filename``): its files, relative
             path -> bytes (``data`` is then unused).
-        links: symbolic links made in the input folder, relative path -> target (relative to the link).
+        links: symbolic links made in the input folder, relative path -> target (relative to the link);
+            ``"."`` makes the input itself a link (its ``tree`` is written at the target).
     """
 
     id: str
@@ -1716,6 +1717,13 @@ def _ome_zarr() -> list[Case]:
             UNSAFE,
             companions={"outside.json": v5["labels/zarr.json"]},
             links={"labels/zarr.json": "../../outside.json"},
+        ),
+        case(
+            "omezarr-store-is-a-link-outside",
+            "links/devices",
+            v5,
+            UNSAFE,
+            links={".": "../outside.ome.zarr"},
         ),
         # declared sizes
         case(

@@ -37,12 +37,15 @@ def _materialise(case: hostile_cases.Case, root: Path) -> dict[str, Any]:
     input_path = folder / "in" / case.filename
     if case.tree is None:
         input_path.write_bytes(case.data)
-    for rel, data in (case.tree or {}).items():  # a folder input (an OME-Zarr store)
-        (input_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (input_path / rel).write_bytes(data)
+    # a folder input (an OME-Zarr store); links["."] makes the input itself a link to where the files are
+    store = input_path.parent / case.links["."] if "." in case.links else input_path
+    for rel, data in (case.tree or {}).items():
+        (store / rel).parent.mkdir(parents=True, exist_ok=True)
+        (store / rel).write_bytes(data)
     for rel, target in case.links.items():
-        (input_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (input_path / rel).symlink_to(target)
+        link = input_path if rel == "." else store / rel
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(target)
     for name, data in case.companions.items():
         (folder / "in" / name).write_bytes(data)
     labels = None

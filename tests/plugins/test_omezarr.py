@@ -536,6 +536,11 @@ def test_symlink_leaving_the_store(tmp_path):
     shutil.move(meta_store / "labels", tmp_path / "elsewhere")
     (meta_store / "labels").symlink_to(tmp_path / "elsewhere")
     _raises(UnsafeArchiveError, meta_store, "outside", "labels")
+    planted = tmp_path / "up" / "image.ome.zarr"  # the store itself a link out of its folder
+    planted.parent.mkdir()
+    planted.symlink_to(_store(tmp_path / "elsewhere-store"))
+    err = _raises(UnsafeArchiveError, planted, "outside its folder")
+    assert "read " in str(err.hint)
     inside = _store(tmp_path / "i")  # a link that stays inside the store is fine
     os.rename(inside / "0", inside / "zero")
     (inside / "0").symlink_to("zero")
