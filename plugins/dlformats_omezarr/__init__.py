@@ -171,8 +171,10 @@ def _sniff(source: Source) -> bool | None:
             if not path.is_file():
                 continue
             found = True
-            if os.path.getsize(path) > SNIFF_BYTES:
-                return None  # the reader decides, with the limits
+            if os.path.getsize(path) > SNIFF_BYTES:  # a long list of cells in the dlformats key: look at the start
+                with open(path, "rb") as fh:
+                    head = fh.read(1 << 16)
+                return True if b'"multiscales"' in head or b'"ome"' in head else None
             doc = json.loads(path.read_bytes())
         except (OSError, ValueError, RecursionError):
             return None  # unreadable metadata: the reader names the problem

@@ -139,7 +139,7 @@ def test_project_zip_to_ome_zarr_and_back_is_identical(name, version, tmp_path):
         warnings.simplefilter("ignore", DLFormatsWarning)
         original = dlformats.read(DCL / name)
     direct = dlformats.write(original, tmp_path / "direct.zip")
-    store = dlformats.convert(DCL / name, tmp_path / "p.ome.zarr", write_options={"version": version})[0]
+    store = dlformats.convert(DCL / name, tmp_path / "p.ome.zarr", write_options={"version": version, "levels": 2})[0]
     back = dlformats.convert(store, tmp_path / "back.zip")[0]
     a, b = dlformats.read(direct), dlformats.read(back)
     testing.assert_projects_equal(a, b)  # every part
@@ -149,6 +149,7 @@ def test_project_zip_to_ome_zarr_and_back_is_identical(name, version, tmp_path):
     validate_with_models(store)
     found = read_with_ome_zarr(store)
     np.testing.assert_array_equal(found["."][0], to_tcyx(original))
+    assert len(found["."]) == 2
     y = exported(original)
     meta = json.loads((store / ("zarr.json" if version == "0.5" else ".zattrs")).read_text())
     label_names = meta.get("attributes", meta)["dlformats"]["labels"]
@@ -656,3 +657,19 @@ def test_failed_write_leaves_nothing(tmp_path):
         dlformats.write(dlformats.Project(X=Broken()), target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.ome.zarr"]
     assert [p.name for p in target.iterdir()] == ["keep"]
+
+
+def test_found_by_content_without_extension(tmp_path):
+    store = _store(tmp_path)
+    _edit(store / "zarr.json", lambda d: d["attributes"]["dlformats"].update(sources={"note": "x" * (2 << 20)}))
+    plain = tmp_path / "dataset"
+    store.rename(plain)
+    testing.check_sniff(FORMAT, plain)  # a root zarr.json of 2 MB: the start tells
+    assert dlformats.read(plain).X.shape == (2, 3, 12, 10)
+    geff = tmp_path / "tracks"
+    geff.mkdir()
+    (geff / "zarr.json").write_text(
+        json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {"geff": {"related_objects": "labels"}}})
+    )
+    with pytest.raises(NoReaderError):  # another zarr format's group is not claimed
+        dlformats.read(geff)
