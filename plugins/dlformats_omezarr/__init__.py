@@ -187,13 +187,13 @@ def _sniff(source: Source) -> bool | None:
 
 
 def _read(source: Source, options: ReadOptions) -> Project:
-    from ._read import read_store
+    from .reader import read_store
 
     return read_store(source, options, parse_options(options.extra, "read"))
 
 
 def _write(project: Project, path: Path, options: WriteOptions) -> None:
-    from ._write import write_store
+    from .writer import write_store
 
     write_store(project, path, options, parse_options(options.extra, "write"))
 

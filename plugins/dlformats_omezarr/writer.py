@@ -11,7 +11,7 @@ import numpy as np
 
 from dlformats.errors import DLFormatsError, InvalidOptionError, UnsupportedFeatureError, environment_error
 
-from ._read import SIDECAR_KEY, SIDECAR_VERSION
+from .reader import SIDECAR_KEY, SIDECAR_VERSION
 
 if TYPE_CHECKING:
     from dlformats.model import Project

@@ -23,7 +23,7 @@ from dlformats.errors import (
     UnsupportedFeatureError,
 )
 
-from ._store import ArrayInfo, StoreReader
+from .store import ArrayInfo, StoreReader
 
 if TYPE_CHECKING:
     from dlformats.model import Project
