@@ -60,6 +60,7 @@ V2_COMPRESSORS = {"gzip", "zlib", "zstd", "blosc", "lz4", "bz2", "lzma"}
 MAX_PLANE_CHUNKS = 1 << 16  # chunks one plane may be split into (1 x 1 pixel chunks would make a plane a million reads)
 SLACK = 1 << 16  # what a compressed chunk may add to its raw size (headers, incompressible blocks)
 NO_CHUNK = (1 << 64) - 1  # a shard index entry for an absent chunk
+MAX_SHARD_CHUNKS = 1 << 20  # chunks in one shard (its index is 16 bytes per chunk)
 
 
 @dataclass
@@ -263,6 +264,12 @@ class StoreReader:
             if len(inner) != len(chunks) or any(s % c for s, c in zip(chunks, inner)):
                 raise CorruptFileError(f"array {path}: shard shape {chunks} is not a multiple of {inner}", **where)
             count = math.prod(s // c for s, c in zip(chunks, inner))
+            if count > MAX_SHARD_CHUNKS:
+                raise UnsupportedFeatureError(
+                    f"array {path}: shards of {count:,} chunks (at most {MAX_SHARD_CHUNKS:,} are read)", **where
+                )
+            shard_bytes = math.prod(chunks) * np.dtype(dtype_name).itemsize  # zarr may decode a whole shard at once
+            self.limits.check("array_bytes", shard_bytes, f"one shard of array {path} is too large", **where)
             index_nbytes = 16 * count + crc
             return ArrayInfo(
                 path,

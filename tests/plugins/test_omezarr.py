@@ -673,3 +673,29 @@ def test_found_by_content_without_extension(tmp_path):
     )
     with pytest.raises(NoReaderError):  # another zarr format's group is not claimed
         dlformats.read(geff)
+
+
+@pytest.mark.parametrize("whole_shards", [True, False])
+def test_sharded_arrays_are_read_and_their_chunks_checked(whole_shards, tmp_path):
+    import numcodecs
+    import zarr
+
+    project = testing.make_project(channels=2, frames=3, height=12, width=10)
+    store = dlformats.write(project, tmp_path / "s.ome.zarr")
+    data = zarr.open_array(str(store / "0"), mode="r")[:]
+    shutil.rmtree(store / "0")
+    shards = (1, 2, 12, 10) if whole_shards else (3, 2, 12, 10)  # a plane is a whole shard, or part of one
+    array = zarr.open_group(str(store), mode="r+").create_array(
+        "0", shape=data.shape, dtype=data.dtype, chunks=(1, 1, 6, 5), shards=shards, dimension_names="tcyx"
+    )
+    array[:] = data
+    testing.assert_arrays_equal(project.X, dlformats.read(store).X, "X")
+    # point the first inner chunk of a shard at a stream that declares 50 MiB for its 30 bytes
+    shard = next(p for p in (store / "0").rglob("*") if p.is_file() and p.name != "zarr.json")
+    raw = shard.read_bytes()
+    count = int(np.prod(shards)) // 30
+    data_part, index = raw[: -(16 * count + 4)], np.frombuffer(raw[-(16 * count + 4) : -4], "<u8").copy()
+    bomb = numcodecs.Zstd(level=1).encode(bytes(50 << 20))
+    index[0], index[1] = len(data_part), len(bomb)
+    shard.write_bytes(data_part + bomb + bytes(numcodecs.CRC32C().encode(index.tobytes())))
+    _raises(CorruptFileError, store, "decompresses")
