@@ -364,8 +364,12 @@ def lazy_view(
     *,
     labels: bool,
     strict_select: bool,
+    label_image: bool = False,
 ) -> Any:
-    """A :class:`~dlformats.arrays.LazyArray` (channels, frames, height, width) of level ``level``."""
+    """A :class:`~dlformats.arrays.LazyArray` (channels, frames, height, width) of level ``level``.
+
+    ``labels`` reads int32 planes (as labels); ``label_image`` (an NGFF label image) refuses floats.
+    """
     from dlformats.arrays import LazyArray
 
     info = ms.levels[level]
@@ -401,7 +405,7 @@ def lazy_view(
             if letter in ("Y", "X"):
                 raise InvalidOptionError(f"select cannot pick a plane of axis {name}: it is the plane itself", **where)
             letter_select[letter] = chosen[i]
-    if labels and info.dtype.kind == "f":
+    if label_image and info.dtype.kind == "f":
         raise CorruptFileError(
             f"label image {ms.group.path} has {info.dtype} pixels; NGFF label images hold integers", **where
         )
@@ -501,7 +505,8 @@ def read_store(source: Source, options: ReadOptions, opts: dict[str, Any]) -> Pr
         X = lazy_view(reader, image, level, select, labels=role == "labels" and not label_images, strict_select=True)
     label_select = {k: v for k, v in select.items() if str(k).upper() != "C"}  # C of labels is features
     ys = [
-        lazy_view(reader, li.multiscale, level, label_select, labels=True, strict_select=False) for li in label_images
+        lazy_view(reader, li.multiscale, level, label_select, labels=True, strict_select=False, label_image=True)
+        for li in label_images
     ]
     ref = X if X is not None else (ys[0] if ys else None)
     for li, view in zip(label_images, ys):

@@ -699,3 +699,13 @@ def test_sharded_arrays_are_read_and_their_chunks_checked(whole_shards, tmp_path
     index[0], index[1] = len(data_part), len(bomb)
     shard.write_bytes(data_part + bomb + bytes(numcodecs.CRC32C().encode(index.tobytes())))
     _raises(CorruptFileError, store, "decompresses")
+
+
+def test_an_image_without_label_images_serves_as_labels(tmp_path):
+    masks = np.zeros((1, 2, 8, 6), np.float32)
+    masks[0, :, 1:4, 1:4] = 3.0  # a float mask image with whole values, as some tools save them
+    store = dlformats.write(dlformats.Project(X=masks), tmp_path / "masks.ome.zarr")
+    image = tmp_path / "image.npy"
+    np.save(image, np.ones((2, 8, 6), np.uint8))
+    project = dlformats.read(image, labels=store, axes="TYX")
+    assert project.y.dtype == np.int32 and np.asarray(project.y).max() == 3
