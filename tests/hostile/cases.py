@@ -78,6 +78,10 @@ class Case:
         read_ok: the (lazy) read must succeed and only the conversion fail, mid-write.
         known_gap: why dlformats does not meet the expectation yet (the test is then an xfail
             that fails once the gap is closed, so the mark gets removed).
+        tree: for a folder input (an OME-Zarr store named ``filename``): its files, relative
+            path -> bytes (``data`` is then unused).
+        links: symbolic links made in the input folder, relative path -> target (relative to the link);
+            ``"."`` makes the input itself a link (its ``tree`` is written at the target).
     """
 
     id: str
@@ -96,6 +100,8 @@ class Case:
     symlink_target: bool = False
     known_gap: str = ""
     read_ok: bool = False
+    tree: dict[str, bytes] | None = None
+    links: dict[str, str] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ builders
@@ -1523,7 +1529,8 @@ def _mid_write() -> list[Case]:
     good = zlib.compress(bytes(range(16)))
     broken = ifd_tiff(pages=3, compression=8, strip=[good, good, b"not deflate data"])
     out = []
-    for target, to in (("out.zip", {}), ("out.ome.tif", {"to_format": "tiff"}), ("out.npz", {}), ("out.trk", {})):
+    targets = (("out.zip", {}), ("out.ome.tif", {"to_format": "tiff"}), ("out.npz", {}), ("out.trk", {}))
+    for target, to in (*targets, ("out.ome.zarr", {})):
         out.append(
             Case(
                 f"mid-write-{target}",
@@ -1735,6 +1742,310 @@ def _odd() -> list[Case]:
     return out
 
 
+# ------------------------------------------------------------------ OME-Zarr stores (folder inputs)
+def ome_zarr_tree(version: str = "0.5", edit: Any = None, **options: Any) -> dict[str, bytes]:
+    """The files of a small OME-Zarr store written by dlformats; ``edit(folder)`` may change it first."""
+    import tempfile
+    import warnings
+    from pathlib import Path
+
+    import dlformats
+    from dlformats.testing import make_project
+
+    project = make_project(channels=2, frames=3, height=12, width=10)
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        store = Path(tmp) / "s.ome.zarr"
+        dlformats.write(project, store, options={"version": version, **options})
+        if edit is not None:
+            edit(store)
+        return {p.relative_to(store).as_posix(): p.read_bytes() for p in sorted(store.rglob("*")) if p.is_file()}
+
+
+def retree(
+    tree: dict[str, bytes],
+    *,
+    edit: dict[str, Any] | None = None,
+    replace: dict[str, bytes] | None = None,
+    drop: tuple[str, ...] = (),
+) -> dict[str, bytes]:
+    """A copy of a store's files with JSON documents changed (``edit``: key -> function of the
+    parsed document), files replaced or added, and files (or every file under a folder) dropped."""
+    out = {k: v for k, v in tree.items() if not any(k == d or k.startswith(d + "/") for d in drop)}
+    for key, change in (edit or {}).items():
+        doc = json.loads(out[key])
+        change(doc)
+        out[key] = json.dumps(doc).encode()
+    out.update(replace or {})
+    return out
+
+
+def _ome_attrs(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc["attributes"]["ome"] if "attributes" in doc else doc
+
+
+def _sharded(store: Any) -> None:
+    """Rewrite level 0 of the image as a sharded zarr v3 array (4 chunks of 6 x 5 per shard)."""
+    import shutil
+
+    import zarr
+
+    data = zarr.open_array(str(store / "0"), mode="r")[:]
+    shutil.rmtree(store / "0")
+    array = zarr.open_group(str(store), mode="r+").create_array(
+        "0", shape=data.shape, dtype=data.dtype, chunks=(1, 1, 6, 5), shards=(1, 1, 12, 10), dimension_names="tcyx"
+    )
+    array[:] = data
+
+
+def _image_only_level_0(store: Any) -> None:
+    """ome-zarr-py's quirks: a 0.5 labels group without version, more label levels than image levels."""
+    root, labels = store / "zarr.json", store / "labels" / "zarr.json"
+    doc = json.loads(root.read_text())
+    doc["attributes"]["ome"]["multiscales"][0]["datasets"] = doc["attributes"]["ome"]["multiscales"][0]["datasets"][:1]
+    root.write_text(json.dumps(doc))
+    doc = json.loads(labels.read_text())
+    del doc["attributes"]["ome"]["version"]
+    labels.write_text(json.dumps(doc))
+
+
+def _channel_axis_as_z(store: Any) -> None:
+    """Call the channel axis a z space axis everywhere: the image then has T and Z longer than one."""
+    for meta in store.rglob("zarr.json"):
+        doc = json.loads(meta.read_text())
+        if doc.get("dimension_names"):
+            doc["dimension_names"] = ["z" if n == "c" else n for n in doc["dimension_names"]]
+        for ms in doc.get("attributes", {}).get("ome", {}).get("multiscales", []):
+            ms["axes"] = [{"name": "z", "type": "space"} if a["name"] == "c" else a for a in ms["axes"]]
+        meta.write_text(json.dumps(doc))
+
+
+def _ome_zarr() -> list[Case]:
+    """OME-Zarr stores: folders whose files (metadata, chunks, links) are hostile one at a time."""
+    v5 = ome_zarr_tree("0.5")
+    v4 = ome_zarr_tree("0.4")
+    gz = ome_zarr_tree("0.4", compression="gzip")
+    chunk5, chunk4 = "0/c/1/0/0/0", "0/1/0/0/0"
+    meta5, arr5, arr4 = "zarr.json", "0/zarr.json", "0/.zarray"
+    fmt = ("ome-zarr",)
+    name = "image.ome.zarr"
+
+    def case(id: str, klass: str, tree: dict[str, bytes], expect: Any, **kw: Any) -> Case:
+        return Case(id, klass, name, b"", expect, fmt, tree=tree, **kw)
+
+    def first_dataset(path: str) -> Any:
+        return lambda d: _ome_attrs(d)["multiscales"][0]["datasets"][0].update(path=path)
+
+    def up(key: str) -> str:
+        return "../" * (key.count("/") + 1)
+
+    big_zstd = bytearray(b"\x28\xb5\x2f\xfd\xa0") + (1 << 40).to_bytes(8, "little") + b"\x01\x00\x00"
+    blosc_liar = bytes([2, 1, 1, 1]) + (2**31 - 1).to_bytes(4, "little") + bytes(8) + bytes(8)
+    deep = b'{"zarr_format": 3, "node_type": "group", "attributes": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_001
+    t_and_z = ome_zarr_tree("0.5", edit=_channel_axis_as_z)
+    return [
+        # path traversal
+        case(
+            "omezarr-dataset-path-escapes",
+            "path traversal",
+            retree(v5, edit={meta5: first_dataset("../../../etc")}),
+            UNSAFE,
+        ),
+        case(
+            "omezarr-label-name-escapes",
+            "path traversal",
+            retree(v5, edit={"labels/zarr.json": lambda d: _ome_attrs(d).update(labels=["../../x"])}),
+            UNSAFE,
+        ),
+        # links leading out of the store
+        case(
+            "omezarr-chunk-symlink-outside",
+            "links/devices",
+            retree(v5, drop=(chunk5,)),
+            UNSAFE,
+            companions={"outside.bin": bytes(240)},
+            links={chunk5: up(chunk5) + "outside.bin"},
+        ),
+        case(
+            "omezarr-metadata-symlink-outside",
+            "links/devices",
+            retree(v5, drop=("labels/zarr.json",)),
+            UNSAFE,
+            companions={"outside.json": v5["labels/zarr.json"]},
+            links={"labels/zarr.json": "../../outside.json"},
+        ),
+        case(
+            "omezarr-store-is-a-link-outside",
+            "links/devices",
+            v5,
+            UNSAFE,
+            links={".": "../outside.ome.zarr"},
+        ),
+        # declared sizes
+        case(
+            "omezarr-shape-huge",
+            "declared sizes/bombs",
+            retree(v5, edit={arr5: lambda d: d.update(shape=[3, 2, 10**7, 10**7])}),
+            LIMIT,
+        ),
+        case(
+            "omezarr-chunk-huge",
+            "declared sizes/bombs",
+            retree(
+                v5,
+                edit={arr5: lambda d: d["chunk_grid"]["configuration"].update(chunk_shape=[3, 2, 1 << 16, 1 << 16])},
+            ),
+            LIMIT,
+        ),
+        case(
+            "omezarr-one-pixel-chunks",
+            "declared sizes/bombs",
+            retree(
+                v4,
+                edit={arr4: lambda d: d.update(shape=[3, 2, 8192, 8192], chunks=[1, 1, 1, 1])},
+            ),
+            UNSUPPORTED + LIMIT,
+        ),
+        # decompression bombs
+        case(
+            "omezarr-gzip-chunk-bomb",
+            "deflate bombs",
+            retree(gz, replace={chunk4: zlib.compress(bytes(16 * MiB), 9)}),
+            CORRUPT,
+        ),
+        case(
+            "omezarr-gzip-chunk-bomb-large",
+            "deflate bombs",
+            retree(gz, replace={chunk4: zlib.compress(bytes(128 * MiB), 1)}),
+            CORRUPT,
+        ),
+        case(
+            "omezarr-zstd-declares-a-terabyte", "deflate bombs", retree(v5, replace={chunk5: bytes(big_zstd)}), CORRUPT
+        ),
+        case(
+            "omezarr-blosc-declares-2gb",
+            "deflate bombs",
+            retree(ome_zarr_tree("0.5", compression="blosc"), replace={chunk5: blosc_liar}),
+            CORRUPT,
+        ),
+        # pickles
+        case(
+            "omezarr-v2-pickle-compressor",
+            "pickles",
+            retree(v4, edit={arr4: lambda d: d.update(compressor={"id": "pickle"})}),
+            UNSUPPORTED,
+        ),
+        case(
+            "omezarr-v2-object-dtype",
+            "pickles",
+            retree(v4, edit={arr4: lambda d: d.update(dtype="|O", filters=[{"id": "pickle"}])}),
+            UNSUPPORTED,
+        ),
+        case(
+            "omezarr-v3-numcodecs-pickle",
+            "pickles",
+            retree(v5, edit={arr5: lambda d: d["codecs"].append({"name": "numcodecs.pickle"})}),
+            UNSUPPORTED,
+        ),
+        # JSON
+        case(
+            "omezarr-metadata-nan",
+            "JSON",
+            retree(v5, replace={arr5: v5[arr5].replace(b'"fill_value": 0', b'"fill_value": NaN')}),
+            CORRUPT,
+        ),
+        case("omezarr-metadata-deep", "JSON", retree(v5, replace={meta5: deep}), CORRUPT),
+        case(
+            "omezarr-metadata-duplicate-keys",
+            "JSON",
+            retree(
+                v5, replace={meta5: v5[meta5].replace(b'"zarr_format": 3', b'"zarr_format": 3, "zarr_format": 2', 1)}
+            ),
+            CORRUPT,
+        ),
+        case(
+            "omezarr-dlformats-key-bad-cells",
+            "JSON",
+            retree(v5, edit={meta5: lambda d: d["attributes"]["dlformats"].update(cells={"value": ["x"]})}),
+            CORRUPT,
+        ),
+        case(
+            "omezarr-metadata-too-large",
+            "JSON",
+            v5,
+            LIMIT,
+            limits={"json_bytes": 512},
+        ),
+        # truncation
+        case("omezarr-chunk-truncated", "truncation", retree(v5, replace={chunk5: v5[chunk5][:9]}), CORRUPT),
+        case("omezarr-chunk-empty", "truncation", retree(v4, replace={chunk4: b""}), CORRUPT),
+        case("omezarr-array-metadata-truncated", "truncation", retree(v5, replace={arr5: v5[arr5][:40]}), CORRUPT),
+        # missing planes
+        case(
+            "omezarr-missing-chunks-read-as-fill",
+            "missing OME planes",
+            retree(v5, drop=("0/c/2", "labels/feature_0/0/c/2")),
+            OK,
+            check={"X": [2, 3, 12, 10], "y": [1, 3, 12, 10]},
+        ),
+        case("omezarr-missing-array", "missing OME planes", retree(v5, drop=("0",)), CORRUPT),
+        case(
+            "omezarr-axes-disagree-with-array",
+            "missing OME planes",
+            retree(v4, edit={".zattrs": lambda d: d["multiscales"][0]["axes"].pop(1)}),
+            CORRUPT,
+        ),
+        # ambiguity
+        case("omezarr-t-and-z", "ambiguous names", t_and_z, ("AmbiguousInputError",)),
+        case(
+            "omezarr-two-multiscales",
+            "ambiguous names",
+            retree(v5, edit={meta5: lambda d: _ome_attrs(d)["multiscales"].append(_ome_attrs(d)["multiscales"][0])}),
+            ("AmbiguousInputError",),
+        ),
+        # valid but odd
+        case(
+            "omezarr-ome-zarr-py-quirks",
+            "valid but odd",
+            ome_zarr_tree("0.5", levels=2, edit=_image_only_level_0),
+            OK,
+            check={"X": [2, 3, 12, 10], "y": [1, 3, 12, 10]},
+        ),
+        case(
+            "omezarr-sharded",
+            "valid but odd",
+            ome_zarr_tree("0.5", edit=_sharded),
+            OK,
+            check={"X": [2, 3, 12, 10], "y": [1, 3, 12, 10]},
+        ),
+        case(
+            "omezarr-v04-blosc",
+            "valid but odd",
+            ome_zarr_tree("0.4", compression="blosc"),
+            OK,
+            check={"X": [2, 3, 12, 10]},
+        ),
+        # failures while writing, from an OME-Zarr and into one
+        case(
+            "omezarr-mid-write-broken-chunk",
+            "failure mid-write",
+            retree(v5, replace={"0/c/2/1/0/0": b"not zstd data"}),
+            CORRUPT,
+            read_ok=True,
+        ),
+        Case(
+            "symlinked-target-ome-zarr",
+            "symlinked target",
+            "image.tif",
+            tiff(np.zeros((4, 4), np.uint8)),
+            ("InvalidOptionError",),
+            ("tiff",),
+            symlink_target=True,
+            out_name="out.ome.zarr",
+        ),
+    ]
+
+
 def tiff_ifd(tags: list[tuple[int, int, int, int]], data: bytes = b"") -> bytes:
     """A one-page little-endian TIFF with exactly ``tags`` (single values) and ``data`` at offset 8."""
     body = b"II*\x00" + struct.pack("<I", 8 + len(data) + len(data) % 2) + data + b"\x00" * (len(data) % 2)
@@ -1935,6 +2246,7 @@ def all_cases() -> tuple[Case, ...]:
         _url_names,
         _odd,
         _fuzz_findings,
+        _ome_zarr,
     )
     cases = tuple(c for group in groups for c in group())
     ids = [c.id for c in cases]

@@ -76,12 +76,29 @@ _FORBIDDEN = (
 )
 
 
-def _inside(path: Any) -> bool:
+# Where an event's ``dir_fd`` arguments are: shutil.rmtree removes a folder's files relative to a descriptor
+# of the folder (os.remove(name, dir_fd)), so a bare name is resolved against that folder, not the cwd.
+_DIR_FD_ARGS = {
+    "os.remove": (1,),
+    "os.rmdir": (1,),
+    "os.mkdir": (2,),
+    "os.rename": (2, 3),
+    "os.link": (2, 3),
+    "os.symlink": (2, 2),
+    "os.chmod": (2,),
+    "os.utime": (3,),
+}
+
+
+def _inside(path: Any, dir_fd: Any = None) -> bool:
     if isinstance(path, int):  # a descriptor: opened (and checked) earlier
         return True
     if isinstance(path, bytes):
         path = os.fsdecode(path)
-    real = os.path.realpath(os.path.abspath(os.fspath(path)))
+    path = os.fspath(path)
+    if isinstance(dir_fd, int) and dir_fd >= 0 and not os.path.isabs(path):
+        path = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), path)
+    real = os.path.realpath(os.path.abspath(path))
     return any(real == d or real.startswith(d + os.sep) for d in _allowed)
 
 
@@ -96,8 +113,10 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
         if writing and not _inside(path):
             _violations.append(f"open for writing outside the output folder: {path!r} mode={mode!r}")
     elif event in _PATH_EVENTS:
-        for path in args[: _PATH_EVENTS[event]]:
-            if path is not None and not _inside(path):
+        fds = _DIR_FD_ARGS.get(event, ())
+        for i, path in enumerate(args[: _PATH_EVENTS[event]]):
+            dir_fd = args[fds[i]] if i < len(fds) and fds[i] < len(args) else None
+            if path is not None and not _inside(path, dir_fd):
                 _violations.append(f"{event} outside the output folder: {path!r}")
     elif event.startswith(_FORBIDDEN):
         _violations.append(f"{event} {args!r:.200}")
@@ -245,6 +264,11 @@ def main(manifest_path: str) -> int:
     sys.dont_write_bytecode = True
     import numpy  # noqa: F401 - import the heavy libraries before the hook, so their loading is not audited
     import tifffile  # noqa: F401
+    import zarr
+
+    # zarr runs its I/O on an asyncio loop whose start opens a socket pair (the loop's wake-up pipe):
+    # start it now, so that the hook sees only what reading a case does.
+    zarr.create_array(store={}, shape=(1,), dtype="u1")[:] = 0
 
     import dlformats
 

@@ -35,7 +35,17 @@ def _materialise(case: hostile_cases.Case, root: Path) -> dict[str, Any]:
     out_dir = folder / "out"
     out_dir.mkdir()
     input_path = folder / "in" / case.filename
-    input_path.write_bytes(case.data)
+    if case.tree is None:
+        input_path.write_bytes(case.data)
+    # a folder input (an OME-Zarr store); links["."] makes the input itself a link to where the files are
+    store = input_path.parent / case.links["."] if "." in case.links else input_path
+    for rel, data in (case.tree or {}).items():
+        (store / rel).parent.mkdir(parents=True, exist_ok=True)
+        (store / rel).write_bytes(data)
+    for rel, target in case.links.items():
+        link = input_path if rel == "." else store / rel
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(target)
     for name, data in case.companions.items():
         (folder / "in" / name).write_bytes(data)
     labels = None
@@ -47,6 +57,9 @@ def _materialise(case: hostile_cases.Case, root: Path) -> dict[str, Any]:
         outside = folder / "outside.txt"
         outside.write_bytes(OLD_OUTPUT)
         (out_dir / case.out_name).symlink_to(outside)
+    elif not expect_ok and case.out_name.endswith(".zarr"):  # a folder format: an earlier output folder
+        (out_dir / case.out_name).mkdir()
+        (out_dir / case.out_name / "old.txt").write_bytes(OLD_OUTPUT)
     elif not expect_ok:
         (out_dir / case.out_name).write_bytes(OLD_OUTPUT)
     return {
