@@ -245,6 +245,11 @@ def main(manifest_path: str) -> int:
     sys.dont_write_bytecode = True
     import numpy  # noqa: F401 - import the heavy libraries before the hook, so their loading is not audited
     import tifffile  # noqa: F401
+    import zarr
+
+    # zarr 3 runs its I/O on an asyncio loop, whose creation opens a socket pair (the loop's wake-up
+    # channel, not the network): start it now, before the hook forbids sockets.
+    zarr.create_array(store={}, shape=(1,), dtype="i1")[...]
 
     import dlformats
 

@@ -35,7 +35,12 @@ def _materialise(case: hostile_cases.Case, root: Path) -> dict[str, Any]:
     out_dir = folder / "out"
     out_dir.mkdir()
     input_path = folder / "in" / case.filename
-    input_path.write_bytes(case.data)
+    if case.tree:  # a folder format: the input is a folder of files
+        for name, data in case.tree.items():
+            (input_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (input_path / name).write_bytes(data)
+    else:
+        input_path.write_bytes(case.data)
     for name, data in case.companions.items():
         (folder / "in" / name).write_bytes(data)
     labels = None
@@ -47,6 +52,9 @@ def _materialise(case: hostile_cases.Case, root: Path) -> dict[str, Any]:
         outside = folder / "outside.txt"
         outside.write_bytes(OLD_OUTPUT)
         (out_dir / case.out_name).symlink_to(outside)
+    elif not expect_ok and case.out_folder:
+        (out_dir / case.out_name).mkdir()
+        (out_dir / case.out_name / "old.txt").write_bytes(OLD_OUTPUT)
     elif not expect_ok:
         (out_dir / case.out_name).write_bytes(OLD_OUTPUT)
     return {
