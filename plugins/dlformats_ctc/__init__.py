@@ -158,6 +158,8 @@ def detect(path: Path, layout: str | None = None) -> list[Layout]:
         found.append(Layout("gt", path / "TRA", path / "TRA" / GT_TRACK, seg if seg.is_dir() else None))
     if not found and any(MASK_NAMES["raw"].fullmatch(n) for n in names):
         found.append(Layout("raw", path))
+    if not found and any(MASK_NAMES["res"].fullmatch(n) for n in names):
+        found.append(Layout("res", path))  # masks without their track file: the reader says so
     if layout is not None:
         found = [f for f in found if f.kind == layout]
     return found

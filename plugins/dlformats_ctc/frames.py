@@ -31,8 +31,9 @@ class FrameFile:
 def read_tiff(path: Path, limits: Limits, *, labels: bool) -> tuple[Any, str]:
     """Read one frame TIFF whole: ``(array, axes)`` with axes ``"YX"`` or ``"ZYX"`` (and ``C``, ``S`` for images).
 
-    A leading axis of a plain multi-page file (tifffile calls it a sequence) is depth. Labels must be
-    ``YX`` or ``ZYX``: samples or channels in a mask raise :class:`UnsupportedFeatureError`.
+    A leading axis of a plain multi-page file (tifffile calls it a sequence) is depth; so is a leading
+    sample or channel axis of a mask (3 or 4 slices saved as planar RGB). Labels must be ``YX`` or
+    ``ZYX``: samples last (an RGB mask) raise :class:`UnsupportedFeatureError`.
     """
     import numpy as np
 
@@ -51,6 +52,8 @@ def read_tiff(path: Path, limits: Limits, *, labels: bool) -> tuple[Any, str]:
                 path=name,
             )
         axes = axes.replace(frame_axes[0], "Z") if frame_axes else axes
+        if labels and axes in ("SYX", "CYX"):
+            axes = "ZYX"  # a 3-slice mask saved as planar RGB: masks have no samples, the peers read slices
         if labels and axes not in ("YX", "ZYX"):
             raise UnsupportedFeatureError(
                 f"a mask must be YX or ZYX; this one has axes {axes} of shape {array.shape}", path=name

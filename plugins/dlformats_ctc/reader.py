@@ -199,24 +199,22 @@ def _scan(
     for t in sorted(files):
         entry = files[t]
         if isinstance(entry, dict):  # ground truth slices man_seg_TTT_ZZZ.tif of a 3-D frame
-            record = FrameFile(None)
+            file_record = FrameFile(None)
             planes: dict[int, Any] = {}
-            for z, path in sorted(entry.items()):
-                record.slices[z] = path
-                record.slice_stamps[z] = signature(path)
-                data, _ = read_tiff(path, limits, labels=True)
-                planes[z] = data
-            first = next(iter(entry.values()))
+            for z, slice_path in sorted(entry.items()):
+                file_record.slices[z] = slice_path
+                file_record.slice_stamps[z] = signature(slice_path)
+                planes[z], _ = read_tiff(slice_path, limits, labels=True)
+            path = entry[min(entry)]
             depth = out.shape[0] if out.shape is not None else 1 + max(planes)
-            frame = None
-            plane_shape = next(iter(planes.values())).shape
-            if any(p.ndim != 2 for p in planes.values()) or max(planes) >= depth:
-                problems.append(f"{first.name} (frame {t}): slices do not fit the 3-D frames {out.shape}")
+            shapes = {p.shape for p in planes.values()}
+            if len(shapes) != 1 or any(p.ndim != 2 for p in planes.values()) or max(planes) >= depth:
+                problems.append(f"{path.name} (frame {t}): slices do not fit the 3-D frames {out.shape}")
                 continue
-            frame = np.zeros((depth, *plane_shape), next(iter(planes.values())).dtype)
-            for z, p in planes.items():
-                frame[z] = p
-            path, file_record = first, record
+            first = planes[min(planes)]
+            frame = np.zeros((depth, *first.shape), first.dtype)
+            for z, plane in planes.items():
+                frame[z] = plane
         else:
             path = entry
             stamp = signature(path)
@@ -272,7 +270,8 @@ def _read_tracked(layout: Layout, select: Any, limits: Limits) -> Project:
 
     from dlformats.arrays import LazyArray
 
-    assert layout.track is not None
+    if layout.track is None:
+        raise CorruptFileError("CTC masks without their track file (res_track.txt)", path=str(layout.folder))
     track_name = str(layout.track)
     try:
         size = layout.track.stat().st_size

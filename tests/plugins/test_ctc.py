@@ -210,6 +210,37 @@ def test_z_frames_make_one_3d_frame(tmp_path):
     assert np.array_equal(np.asarray(back.y), y)
 
 
+def test_3d_ground_truth_with_seg_slices(tmp_path):
+    """3-D ground truth: TRA masks of 3 slices (which tifffile saves as planar RGB), SEG of single slices."""
+    gt = tmp_path / "01_GT"
+    (gt / "TRA").mkdir(parents=True)
+    (gt / "SEG").mkdir()
+    mask = np.zeros((3, H, W), np.uint16)
+    mask[:, 1:4, 1:4] = 1
+    for t in range(2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # tifffile says it will stop doing so
+            tifffile.imwrite(gt / "TRA" / f"man_track{t:03d}.tif", mask)
+    (gt / "TRA" / "man_track.txt").write_text("1 0 1 0\n")
+    seg = np.zeros((H, W), np.uint16)
+    seg[2:5, 2:5] = 7
+    tifffile.imwrite(gt / "SEG" / "man_seg_001_002.tif", seg)
+    with pytest.raises(AmbiguousInputError, match="2 T and 3 Z planes"):
+        dlformats.read(gt)
+    frame1 = dlformats.read(gt, options={"select": {"T": 1}})
+    assert frame1.features == ["TRA", "SEG"] and frame1.frame_axis == "Z" and frame1.y.shape == (2, 3, H, W)
+    assert np.array_equal(frame1.label_frame(1, 2), seg) and not frame1.label_frame(1, 1).any()
+    assert {(c.value, c.t, c.c) for c in frame1.cells} == {(1, 0, 0), (1, 1, 0), (1, 2, 0), (7, 2, 1)}
+
+
+def test_masks_without_their_track_file_are_named(tmp_path):
+    folder = tmp_path / "01_RES"
+    folder.mkdir()
+    tifffile.imwrite(folder / "mask000.tif", np.ones((H, W), np.uint16))
+    with pytest.raises(CorruptFileError, match=r"masks without their track file \(res_track.txt\)"):
+        dlformats.read(folder)
+
+
 def test_3d_frames_over_time_need_select(tmp_path):
     masks = []
     for t in range(3):
