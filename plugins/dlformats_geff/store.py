@@ -142,7 +142,9 @@ def store_root(group: Path, limits: Limits) -> tuple[Path, str]:
 
 def inside(base: str, relative: str, *, path: str) -> str:
     """``relative`` resolved against the group path ``base`` of a store; refused when it leaves the store."""
-    if not isinstance(relative, str) or not relative or relative.startswith("/") or "\\" in relative:
+    if not isinstance(relative, str) or not relative:
+        raise CorruptFileError(f"a related object's path must be a non-empty string, not {relative!r:.40}", path=path)
+    if relative.startswith("/") or "\\" in relative:
         raise UnsafeArchiveError(f"the path {relative!r} is not a relative path inside the store", path=path)
     joined = posixpath.normpath(posixpath.join(base, relative)) if base else posixpath.normpath(relative)
     if joined == ".." or joined.startswith("../") or joined == ".":
