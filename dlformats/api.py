@@ -371,7 +371,7 @@ def write(
     from .atomic import atomic_target
 
     assert fmt.spec.write is not None
-    wopts = WriteOptions(extra=extra, progress=progress)
+    wopts = WriteOptions(extra=extra, progress=progress, target=dst)
     with atomic_target(dst, directory=fmt.spec.folder) as tmp:
         try:
             fmt.spec.write(project, tmp, wopts)

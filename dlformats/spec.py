@@ -202,6 +202,8 @@ def _convert(kind: type, value: Any) -> tuple[Any, str | None]:
         return None, "must be a number"
     if isinstance(value, str):
         return value, None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):  # version=0.4 given in Python
+        return _show(value), None
     return None, "must be a string"
 
 
@@ -273,10 +275,13 @@ class WriteOptions:
             declare them: every declared name, converted to its type, the default where the
             caller gave none (the core has refused unknown names and bad values).
         progress: called with ``(done, total)`` units of work as the writer goes, or ``None``.
+        target: the path the output will have once complete (the writer writes a temporary
+            path in the same folder, renamed onto ``target`` at the end), or ``None`` when unknown.
     """
 
     extra: dict[str, Any] = field(default_factory=dict)
     progress: Callable[[int, int], None] | None = None
+    target: Path | None = None
 
     def report(self, done: int, total: int) -> None:
         """Report progress if anyone listens."""

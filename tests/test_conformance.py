@@ -28,12 +28,15 @@ PROJECTS: dict[str, dict[str, Any]] = {
     "dcl-edit-zip": {"channels": 1, "frames": 1},
     "trk": {"features": 1},
     "lineage-json": {"features": 1},
+    "ctc": {"features": 1},
 }
 EDIT = {"action": "erode", "args": {"cell": 1}, "writeMode": "overlap"}
 
 
 def _extension(name: str) -> str:
-    return get_registry().get(name).spec.extensions[0]
+    """The format's first extension ("" for a folder format that declares none, such as ``ctc``)."""
+    extensions = get_registry().get(name).spec.extensions
+    return extensions[0] if extensions else ""
 
 
 def test_every_builtin_plugin_registers():

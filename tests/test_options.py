@@ -55,7 +55,7 @@ def test_values_are_converted_to_the_declared_type(option, given, expected):
         (Option("b", bool, help="h"), "maybe", "must be true or false"),
         (Option("b", bool, help="h"), 1, "must be true or false"),
         (Option("s", str, choices=("X", "y"), help="h"), "Z", "is not one of X, y"),
-        (Option("s", str, help="h"), 12, "must be a string"),
+        (Option("s", str, help="h"), [12], "must be a string"),
     ],
 )
 def test_bad_values_say_what_is_wrong(option, given, problem):

@@ -68,17 +68,16 @@ levels (``levels=N``): the image is averaged over ``downscale`` x ``downscale`` 
 take the top-left pixel of each block (never averaged); image and labels get the same number of
 levels.  One chunk per plane (tiles of ``chunks`` pixels when a plane is larger), so a plane
 is one read.  Planes are streamed: a stack larger than memory converts.  Options are listed in
-:data:`OPTIONS` and parsed by :func:`parse_options`.
+:data:`READ_OPTIONS` and :data:`WRITE_OPTIONS` (``dlformats formats ome-zarr``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlformats import FormatSpec, InvalidOptionError, hookimpl
+from dlformats import FormatSpec, InvalidOptionError, Option, hookimpl
 from dlformats.spec import parts
 
 if TYPE_CHECKING:
@@ -91,67 +90,50 @@ EXTENSIONS = (".ome.zarr", ".zarr")
 SIDECAR_KEY = "dlformats"
 SNIFF_BYTES = 1 << 20
 
-# name -> (mode, type, default, allowed, help).  ``allowed`` is a tuple of values, or (low, high) bounds for ints.
-OPTIONS: dict[str, tuple[str, type, Any, Any, str]] = {
-    "level": ("read", int, 0, (0, 64), "pyramid level to read (0 = full resolution); labels are read at the same"),
-    "multiscale": ("read", int, None, (0, 1 << 16), "which entry of 'multiscales' when a group holds several"),
-    "select": ("read", dict, None, None, "keep one plane of an axis: {letter or axis name: index}, e.g. {'Z': 0}"),
-    "version": ("write", str, "0.5", ("0.5", "0.4"), "NGFF version: 0.5 (zarr v3) or 0.4 (zarr v2)"),
-    "levels": ("write", int, 1, (1, 32), "pyramid levels written, full resolution included"),
-    "downscale": ("write", int, 2, (2, 16), "factor between levels, in y and x"),
-    "chunks": ("write", int, 4096, (16, 1 << 16), "largest chunk edge in y and x (pixels)"),
-    "compression": ("write", str, "zstd", ("zstd", "blosc", "gzip", "none"), "codec of every chunk"),
-    "compression_level": ("write", int, None, (0, 22), "codec level (default: zstd 1, blosc 5, gzip 1)"),
-}
+READ_OPTIONS = (
+    Option("level", int, 0, minimum=0, maximum=64, help="pyramid level to read (0 = full resolution); labels alike"),
+    Option("multiscale", int, None, minimum=0, help="which entry of 'multiscales' when a group holds several"),
+    Option(
+        "select_named",
+        str,
+        None,
+        help="keep one plane of axes the store names, e.g. 'angle=0,view=1' (letters T, C, Z: use --select)",
+    ),
+)
+WRITE_OPTIONS = (
+    Option("version", str, "0.5", choices=("0.5", "0.4"), help="NGFF version: 0.5 (zarr v3) or 0.4 (zarr v2)"),
+    Option("levels", int, 1, minimum=1, maximum=32, help="pyramid levels written, full resolution included"),
+    Option("downscale", int, 2, minimum=2, maximum=16, help="factor between pyramid levels, in y and x"),
+    Option("chunks", int, 4096, minimum=16, maximum=1 << 16, help="largest chunk edge in y and x (pixels)"),
+    Option(
+        "compression",
+        str,
+        "zstd",
+        choices=("zstd", "blosc", "gzip", "none"),
+        help="codec of every chunk (blosc: zstd inside, byte shuffle)",
+    ),
+    Option(
+        "compression_level", int, None, minimum=0, maximum=22, help="codec level (default: zstd 1, blosc 5, gzip 1)"
+    ),
+)
 
 
-def parse_options(extra: Mapping[str, Any], mode: str) -> dict[str, Any]:
-    """Every option of ``mode`` (``"read"`` or ``"write"``) with its value from ``extra`` or its default.
-
-    Read options:
-
-    * ``level`` (int, default 0): the pyramid level to read, 0 = full resolution.
-    * ``multiscale`` (int, default none): which ``multiscales`` entry, needed only when a group has several.
-    * ``select`` (mapping axis -> index, default none): keep one plane of an axis, by letter
-      (``T``, ``Z``, ``C``...) or by the store's axis name.
-
-    Write options:
-
-    * ``version`` (str, default ``"0.5"``): ``"0.5"`` (zarr v3) or ``"0.4"`` (zarr v2); numbers accepted.
-    * ``levels`` (int, default 1): pyramid levels, full resolution included.
-    * ``downscale`` (int, default 2): factor between levels in y and x.
-    * ``chunks`` (int, default 4096): largest chunk edge in y and x (pixels); a plane no larger is one chunk.
-    * ``compression`` (str, default ``"zstd"``): ``zstd``, ``blosc`` (zstd inside, byte shuffle), ``gzip``, ``none``.
-    * ``compression_level`` (int, default per codec): zstd 1, blosc 5, gzip 1.
-
-    Unknown keys are left alone (they may be another format's).  Raises
-    :class:`~dlformats.errors.InvalidOptionError` naming the option and what it accepts.
-    """
-    out: dict[str, Any] = {}
-    for name, (kind, typ, default, allowed, text) in OPTIONS.items():
-        if kind != mode:
+def read_choices(options: ReadOptions) -> dict[str, Any]:
+    """The declared read options (already checked by the core) plus ``select``: the core's
+    letters (``options.select``) and the store's own axis names (``select_named``)."""
+    opts = dict(options.extra)
+    select: dict[str, Any] = dict(options.select or {})
+    for item in (opts.pop("select_named", None) or "").split(","):
+        if not item.strip():
             continue
-        value = extra.get(name, default)
-        if value is None or value is default:
-            out[name] = value
-            continue
-        if name == "version" and isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = f"{float(value):.1f}"
-        if typ is int:
-            if isinstance(value, str) and value.strip().isdigit():
-                value = int(value.strip())
-            if isinstance(value, bool) or not isinstance(value, int) or not allowed[0] <= value <= allowed[1]:
-                raise InvalidOptionError(
-                    f"option {name}={value!r} must be a whole number from {allowed[0]} to {allowed[1]}", hint=text
-                )
-        elif typ is str:
-            value = str(value).lower()
-            if value not in allowed:
-                raise InvalidOptionError(f"option {name}={value!r} is not one of {', '.join(allowed)}", hint=text)
-        elif typ is dict and not isinstance(value, Mapping):
-            raise InvalidOptionError(f"option {name}={value!r} must map axes to indices, e.g. {{'Z': 0}}", hint=text)
-        out[name] = value
-    return out
+        name, sep, index = item.partition("=")
+        if not sep or not index.strip().isdigit():
+            raise InvalidOptionError(
+                f"read option select_named={item!r} must be NAME=INDEX", option="select_named", format="ome-zarr"
+            )
+        select[name.strip()] = int(index)
+    opts["select"] = select or None
+    return opts
 
 
 OME_KEYS = ("multiscales", "labels", "image-label", "plate", "well", "bioformats2raw.layout")
@@ -189,13 +171,13 @@ def _sniff(source: Source) -> bool | None:
 def _read(source: Source, options: ReadOptions) -> Project:
     from .reader import read_store
 
-    return read_store(source, options, parse_options(options.extra, "read"))
+    return read_store(source, options, read_choices(options))
 
 
 def _write(project: Project, path: Path, options: WriteOptions) -> None:
     from .writer import write_store
 
-    write_store(project, path, options, parse_options(options.extra, "write"))
+    write_store(project, path, options, dict(options.extra))
 
 
 @hookimpl
@@ -213,6 +195,8 @@ def dlformats_formats() -> list[FormatSpec]:
             read=_read,
             write=_write,
             folder=True,
+            read_options=READ_OPTIONS,
+            write_options=WRITE_OPTIONS,
             install_hint="zarr>=3 (pip install 'zarr>=3')",
         )
     ]

@@ -398,7 +398,7 @@ def lazy_view(
             else:
                 raise UnsupportedFeatureError(
                     f"axis {name!r} of type {kind!r} has {size} planes and no meaning in DeepCell Label",
-                    hint=f"keep one of them with --select {name}=0 (options={{'select': {{'{name}': 0}}}})",
+                    hint=f"keep one of them with --option select_named={name}=0",
                     **where,
                 )
         elif i in chosen:
@@ -475,7 +475,7 @@ def read_store(source: Source, options: ReadOptions, opts: dict[str, Any]) -> Pr
     if root is None:
         raise NotMyFormat("the folder holds no zarr metadata (zarr.json or .zattrs)")
     _refuse_collections(root, reader)
-    role = options.extra.get("role")
+    role = options.role
     select = opts["select"] or {}
     level = opts["level"]
     choice = opts["multiscale"]

@@ -52,6 +52,7 @@ CLASSES = (
     "symlinked target",
     "failure mid-write",
     "URL-like names",
+    "tracking rules",
     "valid but odd",
 )
 
@@ -78,10 +79,12 @@ class Case:
         read_ok: the (lazy) read must succeed and only the conversion fail, mid-write.
         known_gap: why dlformats does not meet the expectation yet (the test is then an xfail
             that fails once the gap is closed, so the mark gets removed).
-        tree: for a folder input (an OME-Zarr store named ``filename``): its files, relative
-            path -> bytes (``data`` is then unused).
+        tree: for a folder input (an OME-Zarr store, a CTC folder, a geff group named ``filename``): its
+            files, relative path -> bytes (``data`` is then unused).
         links: symbolic links made in the input folder, relative path -> target (relative to the link);
             ``"."`` makes the input itself a link (its ``tree`` is written at the target).
+        out_folder: the conversion target is a folder (a folder format): an earlier output there
+            is a folder, which a failed conversion must leave alone.
     """
 
     id: str
@@ -102,6 +105,7 @@ class Case:
     read_ok: bool = False
     tree: dict[str, bytes] | None = None
     links: dict[str, str] = field(default_factory=dict)
+    out_folder: bool = False
 
 
 # ------------------------------------------------------------------ builders
@@ -2247,6 +2251,7 @@ def all_cases() -> tuple[Case, ...]:
         _odd,
         _fuzz_findings,
         _ome_zarr,
+        _tracking,
     )
     cases = tuple(c for group in groups for c in group())
     ids = [c.id for c in cases]
@@ -2260,6 +2265,282 @@ def counts() -> dict[str, int]:
     out = dict.fromkeys(CLASSES, 0)
     for case in all_cases():
         out[case.klass] += 1
+    return out
+
+
+# ------------------------------------------------------------------ tracking folders: CTC and geff
+def folder_tree(fmt: str, name: str, project: Any = None, mutate: Any = None, **options: Any) -> dict[str, bytes]:
+    """The files of a folder written by dlformats' ``fmt`` writer, by path inside it (``mutate(folder)``
+    may change the folder first)."""
+    import tempfile
+    import warnings
+    from pathlib import Path
+
+    import dlformats
+    from dlformats.testing import make_project
+
+    project = project or make_project(channels=1, frames=3, height=12, width=10)
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = Path(tmp) / name
+        dlformats.write(project, out, format=fmt, options=options)
+        if mutate is not None:
+            mutate(out)
+        return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def ctc_tree(masks: list[Any], tracks: str | bytes, *, prefix: str = "mask", track: str = "res_track.txt") -> dict:
+    """A CTC folder: ``masks[t]`` (arrays, ready TIFF bytes, or None for a missing frame) and a track file."""
+    files = {}
+    for t, mask in enumerate(masks):
+        if mask is not None:
+            files[f"{prefix}{t:03d}.tif"] = mask if isinstance(mask, bytes) else tiff(mask)
+    files[track] = tracks.encode() if isinstance(tracks, str) else tracks
+    return files
+
+
+def _json_edit(tree: dict[str, bytes], member: str, edit: Any) -> dict[str, bytes]:
+    doc = json.loads(tree[member])
+    edit(doc)
+    return {**tree, member: json.dumps(doc).encode()}
+
+
+def _tracking() -> list[Case]:
+    """Cell Tracking Challenge folders and geff groups: rules broken, sizes declared, paths, codecs."""
+    k = "tracking rules"
+    ctc, geff = ("ctc",), ("geff",)
+    one = np.zeros((8, 9), np.uint16)
+    one[1:4, 1:4] = 1
+    two = one.copy()
+    two[5:7, 5:7] = 2
+    out = [
+        Case("ctc-missing-frame", k, "01_RES", b"", INCONSISTENT, ctc, tree=ctc_tree([one, None, one], "1 0 2 0\n")),
+        Case(
+            "ctc-track-file-and-masks-disagree",
+            k,
+            "01_RES",
+            b"",
+            INCONSISTENT,
+            ctc,
+            tree=ctc_tree([two, one], "1 0 1 0\n3 0 1 0\n"),  # 2 only in the masks, 3 only in the file
+        ),
+        Case(
+            "ctc-parent-ends-after-child-begins",
+            k,
+            "01_RES",
+            b"",
+            INCONSISTENT,
+            ctc,
+            tree=ctc_tree([two, two], "1 0 1 0\n2 0 1 1\n"),
+        ),
+        Case("ctc-duplicate-labels", k, "01_RES", b"", INCONSISTENT, ctc, tree=ctc_tree([one], "1 0 0 0\n1 0 0 0\n")),
+        Case(
+            "ctc-masks-of-different-shapes",
+            k,
+            "01_RES",
+            b"",
+            INCONSISTENT,
+            ctc,
+            tree=ctc_tree([one, np.pad(one, 1)], "1 0 1 0\n"),
+        ),
+        Case(
+            "ctc-float-masks",
+            k,
+            "01_RES",
+            b"",
+            UNSUPPORTED,
+            ctc,
+            tree=ctc_tree([one.astype(np.float32)] * 2, "1 0 1 0\n"),
+        ),
+        Case(
+            "ctc-track-file-not-numbers",
+            "CSV",
+            "01_RES",
+            b"",
+            CORRUPT,
+            ctc,
+            tree=ctc_tree([one], b"1 0 0 0\n=cmd|' /C calc'!A0\n\xff\xfe 1 2\n"),
+        ),
+        Case(
+            "ctc-track-file-too-large",
+            "declared sizes/bombs",
+            "01_RES",
+            b"",
+            LIMIT,
+            ctc,
+            tree=ctc_tree([one], "1 0 0 0\n" * 200),
+            limits={"member_bytes": 1000},
+        ),
+        Case(
+            "ctc-truncated-mask",
+            "truncation",
+            "01_RES",
+            b"",
+            CORRUPT,
+            ctc,
+            tree=ctc_tree([one, tiff(one)[:150]], "1 0 1 0\n"),
+        ),
+        Case(
+            "ctc-mask-image-bomb",
+            "image bombs",
+            "01_RES",
+            b"",
+            LIMIT + CORRUPT,
+            ctc,
+            tree=ctc_tree([ifd_tiff(width=100000, height=100000, strip=b"\0" * 16)], "1 0 0 0\n"),
+        ),
+        Case(
+            "ctc-frame-number-twice",
+            "ambiguous names",
+            "01_RES",
+            b"",
+            INCONSISTENT,
+            ctc,
+            tree={**ctc_tree([one, one], "1 0 1 0\n"), "mask1.tif": tiff(one)},
+        ),
+        Case(
+            "ctc-two-track-files",
+            "ambiguous names",
+            "01_RES",
+            b"",
+            ("AmbiguousInputError",),
+            ctc,
+            tree={**ctc_tree([one], "1 0 0 0\n"), "man_track.txt": b"1 0 0 0\n", "man_track000.tif": tiff(one)},
+        ),
+        Case(
+            "ctc-tabs-and-four-digit-frames",
+            "valid but odd",
+            "01_RES",
+            b"",
+            OK,
+            ctc,
+            tree={
+                "mask0000.tif": tiff(two),
+                "mask0001.tif": tiff(one),
+                "res_track.txt": b"1\t0\t1\t0\r\n2\t0\t0\t0\r\n",
+            },
+            out_name="out.trk",
+            check={"y": [1, 2, 8, 9]},
+        ),
+    ]
+    base = folder_tree("geff", "a.geff")
+
+    def meta(edit: Any) -> dict[str, bytes]:
+        return _json_edit(base, ".zattrs", lambda doc: edit(doc["geff"]))
+
+    def array(member: str, edit: Any) -> dict[str, bytes]:
+        return _json_edit(base, member, edit)
+
+    def backward(folder: Any) -> None:
+        import zarr
+
+        edges = zarr.open_array(str(folder / "edges" / "ids"), mode="r+")
+        pairs = edges[...]
+        pairs[0] = pairs[0][::-1]
+        edges[...] = pairs
+
+    seg_gone = {name: data for name, data in base.items() if not name.startswith("segmentation/")}
+    out += [
+        Case(
+            "geff-unknown-metadata-key",
+            "JSON",
+            "a.geff",
+            b"",
+            CORRUPT,
+            geff,
+            tree=meta(lambda m: m.update(colour="blue")),
+        ),
+        Case("geff-attributes-not-json", "JSON", "a.geff", b"", CORRUPT, geff, tree={**base, ".zattrs": b"{'geff':"}),
+        Case("geff-missing-segmentation", "truncation", "a.geff", b"", CORRUPT, geff, tree=seg_gone),
+        Case(
+            "geff-segmentation-path-leaves-the-store",
+            "path traversal",
+            "a.geff",
+            b"",
+            UNSAFE,
+            geff,
+            tree=meta(lambda m: m["related_objects"][0].update(path="../../../../etc")),
+        ),
+        Case(
+            "geff-property-name-traversal",
+            "path traversal",
+            "a.geff",
+            b"",
+            UNSAFE,
+            geff,
+            tree=meta(
+                lambda m: m["node_props_metadata"].update(
+                    {"../../x": {"identifier": "../../x", "dtype": "int64", "varlength": False}}
+                )
+            ),
+        ),
+        Case(
+            "geff-pickle-codec",
+            "pickles",
+            "a.geff",
+            b"",
+            UNSUPPORTED,
+            geff,
+            tree=array("nodes/props/cell/values/.zarray", lambda a: a.update(dtype="|O", filters=[{"id": "pickle"}])),
+        ),
+        Case(
+            "geff-declared-node-count",
+            "declared sizes/bombs",
+            "a.geff",
+            b"",
+            LIMIT,
+            geff,
+            tree=array("nodes/ids/.zarray", lambda a: a.update(shape=[10**12], chunks=[10**12])),
+        ),
+        Case(
+            "geff-segmentation-chunk-bomb",
+            "declared sizes/bombs",
+            "a.geff",
+            b"",
+            LIMIT,
+            geff,
+            tree=array("segmentation/.zarray", lambda a: a.update(chunks=[3, 100_000, 100_000])),
+        ),
+        Case(
+            "geff-edge-backward-in-time",
+            k,
+            "a.geff",
+            b"",
+            UNSUPPORTED,
+            geff,
+            tree=folder_tree("geff", "a.geff", mutate=backward),
+        ),
+        Case(
+            "geff-zarr-v3",
+            "valid but odd",
+            "a.geff",
+            b"",
+            OK,
+            geff,
+            tree=folder_tree("geff", "a.geff", zarr_format=3),
+            out_name="out.trk",
+            check={"y": [1, 3, 12, 10]},
+        ),
+    ]
+    # a label plane that breaks while the folder is written: nothing of it may remain
+    good = zlib.compress(bytes(range(16)))
+    broken = ifd_tiff(pages=3, compression=8, strip=[good, good, b"not deflate data"])
+    for target, to in (("out_RES", "ctc"), ("out.geff", "geff")):
+        out.append(
+            Case(
+                f"mid-write-{to}",
+                "failure mid-write",
+                "image.tif",
+                ifd_tiff(pages=3),
+                CORRUPT,
+                ("tiff",),
+                labels=("broken.tif", broken),
+                out_name=target,
+                convert_kwargs={"to_format": to},
+                read_ok=True,
+                out_folder=True,
+            )
+        )
     return out
 
 

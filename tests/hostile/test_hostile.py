@@ -57,7 +57,7 @@ def _materialise(case: hostile_cases.Case, root: Path) -> dict[str, Any]:
         outside = folder / "outside.txt"
         outside.write_bytes(OLD_OUTPUT)
         (out_dir / case.out_name).symlink_to(outside)
-    elif not expect_ok and case.out_name.endswith(".zarr"):  # a folder format: an earlier output folder
+    elif not expect_ok and (case.out_folder or case.out_name.endswith(".zarr")):  # an earlier output folder
         (out_dir / case.out_name).mkdir()
         (out_dir / case.out_name / "old.txt").write_bytes(OLD_OUTPUT)
     elif not expect_ok:
