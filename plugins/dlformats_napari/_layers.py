@@ -96,7 +96,7 @@ def project_to_layers(project: Project, *, source: str | None = None, prefix: st
                     {
                         "name": prefix + "lineage",
                         "graph": graph,
-                        "metadata": {KEY: common},
+                        "metadata": {KEY: dict(common)},
                         "axis_labels": (frame_label, "y", "x"),
                     },
                     "tracks",
@@ -144,7 +144,7 @@ def _spots_layer(project: Project, prefix: str, common: dict[str, Any]) -> Layer
             "name": prefix + "spots",
             "features": _table(spots.columns, len(spots)),
             "size": size,
-            "metadata": {KEY: common},
+            "metadata": {KEY: dict(common)},
             "axis_labels": ("y", "x"),
         },
         "points",

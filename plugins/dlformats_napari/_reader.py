@@ -69,7 +69,10 @@ def read_layers(path: PathOrPaths) -> list[LayerData]:
         if not notify_error(exc):
             raise
         return [(None,)]  # type: ignore[list-item]  # napari's "read, nothing to show"
-    return layers or [(None,)]  # type: ignore[list-item]
+    if not layers:
+        _notify_warning(f"{path}: nothing to show: it holds no image, labels or spots (a lineage needs its labels)")
+        return [(None,)]  # type: ignore[list-item]
+    return layers
 
 
 def notify_error(exc: DLFormatsError) -> bool:
@@ -80,3 +83,14 @@ def notify_error(exc: DLFormatsError) -> bool:
         return False
     show_error(one_line(exc))
     return True
+
+
+def _notify_warning(message: str) -> None:
+    try:
+        from napari.utils.notifications import show_warning
+    except ImportError:
+        import warnings
+
+        warnings.warn(message, stacklevel=3)
+        return
+    show_warning(message)

@@ -418,6 +418,16 @@ def test_a_write_error_is_a_one_line_notification(tmp_path: Path):
     assert list(tmp_path.iterdir()) == []  # nothing half-written
 
 
+def test_a_file_with_nothing_to_show_says_so(tmp_path: Path):
+    cells = [Cell(1, 1, 0), Cell(2, 2, 1), Cell(3, 3, 1)]
+    lineage = dlformats.Project(cells=cells, divisions=[Division(1, [2, 3], 1)])
+    path = dlformats.write(lineage, tmp_path / "lineage.json")
+    start = len(notification_manager.records)
+    assert ViewerModel().open(path, plugin=PLUGIN) == []
+    (note,) = notification_manager.records[start:]
+    assert note.severity == NotificationSeverity.WARNING and note.message.startswith(f"{path}: nothing to show")
+
+
 def test_files_no_format_claims_are_declined(tmp_path: Path):
     from dlformats_napari._reader import get_reader
 
