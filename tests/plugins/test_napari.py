@@ -269,6 +269,13 @@ def test_viewer_opens_every_layer_without_qt(case: tuple[Case, Path]):
             assert layer.graph == spec.graph
 
 
+def test_dropping_a_project_zip_or_trk_opens_it_with_dlformats(tmp_path: Path):
+    """No plugin named (drag and drop): dlformats is the one reader of these files."""
+    for path in (make_project_zip(tmp_path), make_trk(tmp_path)):
+        added = ViewerModel().open(path, plugin=None)
+        assert {"Image", "Labels", "Tracks"} <= {type(layer).__name__ for layer in added}, path
+
+
 # ------------------------------------------------------------------- writing
 def as_napari_adds(layers: list) -> list:
     """Layer data tuples as napari adds them: the image split into one layer per channel."""
