@@ -187,7 +187,7 @@ def test_writer_lists_the_extension_of_every_installed_writer():
     (writer,) = manifest["contributions"]["writers"]
     listed = set(writer["filename_extensions"])
     assert writer["filename_extensions"][0] == ".zip"  # the default: a DeepCell Label project
-    wanted = {e for f in dlformats.formats() if f["writes"] and not f.get("folder") for e in f["extensions"]}
+    wanted = {e for f in dlformats.formats() if f["writes"] for e in f["extensions"]}
     assert wanted - listed == set(), f"add {sorted(wanted - listed)} to napari.yaml"
     (reader,) = manifest["contributions"]["readers"]
     assert reader["accepts_directories"] is True
