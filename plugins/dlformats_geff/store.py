@@ -129,6 +129,8 @@ def find_geff_groups(folder: Path, limits: Limits) -> list[str]:
     if (folder / ".zattrs").is_file() or (folder / "zarr.json").is_file():
         if _has_geff(folder, limits):
             return [""]
+    if not ((folder / "zarr.json").is_file() or (folder / ".zgroup").is_file()):
+        return []  # a plain folder holding a .geff is not itself a geff: only a zarr store's child groups count
     found = []
     try:
         children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))

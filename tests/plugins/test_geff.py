@@ -22,6 +22,7 @@ from dlformats import (
     DLFormatsWarning,
     LimitExceededError,
     Limits,
+    NoReaderError,
     Project,
     UnsafeArchiveError,
     UnsupportedFeatureError,
@@ -343,3 +344,11 @@ def test_unsafe_codecs_big_chunks_and_backward_edges_are_refused(tmp_path):
     edges[...] = pairs
     with pytest.raises(UnsupportedFeatureError, match="do not go forward in time"):
         dlformats.read(out)
+
+
+def test_a_plain_folder_holding_a_geff_is_not_a_geff(tmp_path):
+    (tmp_path / "runs").mkdir()
+    write_geff(tracking_project(), tmp_path / "runs" / "a.geff")
+    with pytest.raises(NoReaderError):  # a folder of results, not a zarr store with a tracks group
+        dlformats.read(tmp_path / "runs")
+    assert dlformats.read(tmp_path / "runs" / "a.geff").provenance["y"].format == FORMAT

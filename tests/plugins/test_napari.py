@@ -102,6 +102,22 @@ def make_npz(tmp: Path) -> Path:
     return path
 
 
+def converted(suffix: str) -> Callable[[Path], Path]:
+    """The trk movie converted by dlformats to another format (a geff, an OME-Zarr)."""
+
+    def make(tmp: Path) -> Path:
+        return dlformats.convert(make_trk(tmp), tmp / f"movie{suffix}")[0]
+
+    return make
+
+
+def make_ctc(tmp: Path) -> Path:
+    """The trk movie as a CTC results folder (masks + res_track.txt: labels and lineage, no image)."""
+    out = tmp / "01_RES"
+    dlformats.write(dlformats.read(make_trk(tmp)), out, format="ctc")
+    return out
+
+
 @dataclass
 class Case:
     """A source and what napari must get from it.
@@ -128,8 +144,9 @@ CASES = [
     Case("trk", make_trk, {"image": 1, "labels": 1, "tracks": 1}, {2: [1], 3: [1]}),
     Case("ome-tiff", make_tiff, {"image": 1}),
     Case("npz", make_npz, {"image": 1, "labels": 2}),
-    # Once the ctc, geff and ome-zarr plugins are installed, one line each, e.g.:
-    # Case("ctc", ctc_fixture("Fluo-N2DL-HeLa/01_RES"), {"labels": 1, "tracks": 1}, saved=False),
+    Case("ctc", make_ctc, {"labels": 1, "tracks": 1}, {2: [1], 3: [1]}, saved=False),
+    Case("geff", converted(".geff"), {"labels": 1, "tracks": 1}, {2: [1], 3: [1]}, saved=False),
+    Case("ome-zarr", converted(".ome.zarr"), {"image": 1, "labels": 1, "tracks": 1}, {2: [1], 3: [1]}),
 ]
 SAVED = [c for c in CASES if c.saved]
 
