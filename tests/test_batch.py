@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,7 @@ BROKEN = {
 }
 
 
-def save_trk(path: Path, lineage: object, raw: np.ndarray, tracked: np.ndarray) -> Path:
+def save_trk(path: Path, lineage: object, raw: np.ndarray, tracked: np.ndarray, *extra: str) -> Path:
     """A trk or trks laid out as deepcell-tracking writes it: json and np.save into files, then tar.add."""
     work = path.parent / (path.name + ".parts")
     work.mkdir()
@@ -57,8 +58,10 @@ def save_trk(path: Path, lineage: object, raw: np.ndarray, tracked: np.ndarray) 
     (work / name).write_text(json.dumps(lineage))
     np.save(work / "raw.npy", raw)
     np.save(work / "tracked.npy", tracked)
+    for member in extra:
+        (work / member).write_text("a member a trk does not have")
     with tarfile.open(path, "w:gz") as tar:
-        for member in (name, "raw.npy", "tracked.npy"):
+        for member in (name, "raw.npy", "tracked.npy", *extra):
             tar.add(work / member, member)
     shutil.rmtree(work)
     return path
@@ -84,6 +87,7 @@ def make_lab(root: Path) -> Path:
     raw0, tracked0, lineage0 = movie(3, 0)
     raw1, tracked1, lineage1 = movie(3, 1)
     save_trk(root / "tracks" / "one.trk", lineage0, raw0, tracked0)
+    save_trk(root / "tracks" / "extra.trk", lineage1, raw1, tracked1, "notes.txt")  # read with a warning
     save_trk(
         root / "tracks" / "movies.trks", [lineage0, lineage1], np.stack([raw0, raw1]), np.stack([tracked0, tracked1])
     )
@@ -97,9 +101,13 @@ def make_lab(root: Path) -> Path:
     return root
 
 
+WARNING = "lab/tracks/extra.trk: ignored members that are not part of a trk: ['notes.txt']"
+
+
 def expected_outputs(out: Path) -> dict[str, list[Path]]:
     want = {f"lab/{rel}": [out / Path(rel).parent / (Path(rel).name.split(".")[0] + ".zip")] for rel in REAL}
     want["lab/tracks/one.trk"] = [out / "tracks" / "one.zip"]
+    want["lab/tracks/extra.trk"] = [out / "tracks" / "extra.zip"]
     want["lab/tracks/movies.trks"] = [out / "tracks" / f"movies_batch{i}.zip" for i in range(2)]
     return want
 
@@ -145,6 +153,7 @@ def test_folder_of_real_and_broken_files(tmp_path):
         assert entry["status"] == "converted", entry
         assert entry["outputs"] == [str(p) for p in outputs]
         assert entry["error_type"] is None and entry["seconds"] > 0
+        assert entry["warnings"] == ([WARNING] if source.endswith("extra.trk") else [])
     for broken, error_type in BROKEN.items():
         entry = by_source[f"lab/{broken}"]
         assert (entry["status"], entry["error_type"], entry["outputs"]) == ("failed", error_type, [])
@@ -159,7 +168,9 @@ def test_folder_of_real_and_broken_files(tmp_path):
     assert names(out) == sorted(str(p.relative_to("out")) for ps in want.values() for p in ps)
     assert not temporaries(tmp_path)
     for source, outputs in want.items():
-        originals = dlformats.read_all(tmp_path / source)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dlformats.DLFormatsWarning)  # extra.trk: checked in the report
+            originals = dlformats.read_all(tmp_path / source)
         for original, output in zip(originals, outputs):
             back = dlformats.read(tmp_path / output)
             testing.assert_arrays_equal(back.X, original.X, f"{output} X")
