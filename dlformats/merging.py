@@ -341,7 +341,7 @@ def _same(entries: list[_Entry], count: Callable[[_Entry], int], what: str, axes
     for e in entries[1:]:
         if count(e) != count(first):
             raise InconsistentDataError(
-                f"{axes} {shape(e)} cannot stack with {first.name} {shape(first)}: {what} differ",
+                f"{axes} {shape(e)} cannot stack with {first.name} {axes} {shape(first)}: {what} differ",
                 path=e.name,
             )
 
