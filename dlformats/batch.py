@@ -538,12 +538,13 @@ _STATE = _WorkerState()
 _SHOWWARNING: list[Any] = []  # the showwarning that warnings outside a task go to
 
 
-def _worker_init(parent: int) -> None:
+def _worker_init() -> None:
     """Initialise a worker of the batch's own process pool.
 
     SIGTERM and SIGHUP unwind the conversion under way (its temporary is removed)
     and end the worker; SIGINT is left to the batch, which stops its workers with
-    SIGTERM.  A worker whose batch process died ends too.
+    SIGTERM.  A worker whose parent (the batch process, or the fork server that
+    started it) died ends too.
     """
 
     def stop(signum: int, frame: Any) -> None:
@@ -557,13 +558,14 @@ def _worker_init(parent: int) -> None:
             signal.signal(getattr(signal, name), stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
+    parent = os.getppid()
+
     def orphaned() -> None:
         while os.getppid() == parent:
             time.sleep(1.0)
         os._exit(1)
 
-    if hasattr(os, "getppid"):
-        threading.Thread(target=orphaned, name="dlformats-batch-parent", daemon=True).start()
+    threading.Thread(target=orphaned, name="dlformats-batch-parent", daemon=True).start()
 
 
 def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
@@ -772,11 +774,21 @@ def _run_on_pool(workers: int, tasks: list[_Task], record: Record) -> None:
 
 
 def _new_pool(workers: int) -> Any:
+    """A process pool whose workers start as :func:`_worker_init` says.
+
+    On Linux a single-threaded process forks its workers (the quickest start); a process
+    running threads (forking it could copy a lock held by one of them) uses a fork server,
+    and other systems their default (spawn on macOS and Windows).  Workers only import
+    :func:`run_task`, so every start method works.
+    """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context()
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),))
+    if sys.platform.startswith("linux"):
+        method = "fork" if threading.active_count() == 1 else "forkserver"
+        context = multiprocessing.get_context(method)
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init)
 
 
 def _alone(task: _Task) -> BatchResult:
