@@ -51,8 +51,6 @@ INTERRUPTED = "interrupted"
 
 DASK_EXTRA = "pip install 'dlformats[dask]'"
 
-SourceArg = "str | os.PathLike[str] | tuple[str | os.PathLike[str], str | os.PathLike[str]]"
-
 
 @dataclass
 class BatchResult:
