@@ -6,6 +6,8 @@ Quick tour::
     project = dlformats.read("movie.tif", labels="masks.zip")   # X: (C, F, H, W), y: (features, F, H, W)
     dlformats.write(project, "project.zip")                      # a DeepCell Label project zip
     dlformats.convert("tracks.trk", "project.zip")
+    dlformats.convert_many(["plate/"], "out", to="dcl-project-zip")  # a folder, one result per file
+    dlformats.merge(["a.trk", "b.trk"], "train.trks")            # many movies into one training file
 
 Importing this package is light: numpy, the registry and every plugin load on
 first use.
@@ -40,6 +42,8 @@ from .spec import FormatSpec, Option, ReadOptions, WriteOptions
 
 if TYPE_CHECKING:
     from .api import convert, formats, info, read, read_all, validate, write
+    from .batch import BatchProgress, BatchResult, convert_many
+    from .merging import merge
     from .registry import Registry, get_registry, use_registry
 
 __version__ = "0.1.0"
@@ -52,6 +56,10 @@ _LAZY = {
     "info": "api",
     "validate": "api",
     "formats": "api",
+    "convert_many": "batch",
+    "BatchResult": "batch",
+    "BatchProgress": "batch",
+    "merge": "merging",
     "Registry": "registry",
     "get_registry": "registry",
     "use_registry": "registry",
@@ -76,6 +84,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AmbiguousInputError",
+    "BatchProgress",
+    "BatchResult",
     "Cell",
     "CellType",
     "CorruptFileError",
@@ -106,10 +116,12 @@ __all__ = [
     "WriteOptions",
     "__version__",
     "convert",
+    "convert_many",
     "formats",
     "get_registry",
     "hookimpl",
     "info",
+    "merge",
     "read",
     "read_all",
     "relabel",

@@ -1,4 +1,4 @@
-"""The ``dlformats`` command: ``convert``, ``info``, ``formats`` and ``validate``."""
+"""The ``dlformats`` command: ``convert``, ``info``, ``formats``, ``validate``, ``batch`` and ``merge``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from .errors import DLFormatsError, EnvironmentFailureError, InvalidOptionError
 from .limits import Limits
 
 EXIT_PROBLEMS = 1
-"""``validate`` found problems."""
+"""``validate`` found problems, or a source of ``batch`` failed."""
 EXIT_ERROR = 2
 """A typed error: bad input, a bad option, a plugin's failure..."""
 EXIT_INTERNAL = 3
@@ -278,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dlformats",
         description="Convert microscopy images, labels and lineages to and from DeepCell Label projects.",
         epilog=(
-            "exit status: 0 done, 1 validate found problems, 2 error (input, option, plugin), 3 internal error, "
+            "exit status: 0 done, 1 validate found problems or a batch source failed, "
+            "2 error (input, option, plugin), 3 internal error, "
             "4 the machine failed (disk full, permission denied, too many open files, network), "
             "128+N stopped by signal N (SIGINT, SIGTERM, SIGHUP: the output being written is removed)"
         ),
@@ -336,7 +337,100 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="report every problem in SRC; exit 1 if any")
     reading(p)
     p.set_defaults(func=_cmd_validate)
+
+    # batch and merge: many sources, each with the read options of convert (dlformats.batch, dlformats.merging)
+    def many(p: argparse.ArgumentParser, what: str) -> None:
+        reading(p)
+        src = next(a for a in p._actions if a.dest == "src")
+        src.nargs, src.help = "*", f"files, folders or glob patterns {what}"
+        p.add_argument("--recursive", action="store_true", help="walk sub-folders; ** in glob patterns")
+        p.add_argument("--pairs", metavar="CSV", help="a CSV of 'image,labels' rows (relative to the CSV's folder)")
+        p.add_argument("--images", metavar="PATTERN", help="with --labels: images by name, e.g. '*_img.tif'")
+        p.add_argument("--labels", metavar="PATTERN", help="labels beside each image by name, e.g. '*_mask.tif'")
+        p.add_argument("--write-option", action="append", metavar="KEY=VALUE", help="format-specific write option")
+
+    p = sub.add_parser(
+        "batch", help="convert many files into --out DIR; exit 1 if any failed", conflict_handler="resolve"
+    )
+    many(p, "to convert (a folder: every file a format reads)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder; outputs keep the sources' sub-folders")
+    p.add_argument("--to", dest="to_format", required=True, help="output format name or extension (e.g. npz, .zip)")
+    p.add_argument("--jobs", type=int, help="worker processes (default: the number of CPUs)")
+    p.add_argument(
+        "--scheduler",
+        default=os.environ.get("DASK_SCHEDULER_ADDRESS") or None,
+        metavar="ADDRESS",
+        help="run on this Dask scheduler (tcp://host:port; default $DASK_SCHEDULER_ADDRESS)",
+    )
+    p.add_argument("--report", metavar="FILE", help="write a JSON report of every source")
+    p.add_argument("--overwrite", action="store_true", help="convert again sources whose outputs are newer")
+    p.set_defaults(func=_cmd_batch)
+
+    p = sub.add_parser("merge", help="merge many projects into one training file DST", conflict_handler="resolve")
+    many(p, "to merge, one batch per project, then DST")
+    p.add_argument(
+        "dst", help="output: .npz (deepcell-tf), .trks (deepcell-tracking), or any format (frames = batches)"
+    )
+    p.add_argument("--to", dest="to_format", help="write with this format")
+    p.add_argument("--fit", choices=("error", "pad", "crop"), default="error", help="projects of different sizes")
+    p.set_defaults(func=_cmd_merge)
     return parser
+
+
+def _many(args: argparse.Namespace) -> dict[str, Any]:
+    """The arguments ``batch`` and ``merge`` share."""
+    if (args.images is None) != (args.labels is None):
+        raise InvalidOptionError(
+            "--images and --labels go together", hint="e.g. --images '*_img.tif' --labels '*_mask.tif'"
+        )
+    if not args.src and not args.pairs:
+        raise InvalidOptionError("no sources given", hint="give files, folders, glob patterns or --pairs CSV")
+    return {
+        "recursive": args.recursive,
+        "pairs": args.pairs,
+        "match": (args.images, args.labels) if args.images is not None else None,
+        "from_format": args.from_format,
+        **_reading(args),
+        "write_options": _pairs(args.write_option, "write-option"),
+    }
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import CONVERTED, FAILED, ProgressLine, convert_many, summary_line
+
+    progress, start = ProgressLine(), time.monotonic()
+    try:
+        results = convert_many(
+            args.src,
+            args.out,
+            to=args.to_format,
+            jobs=args.jobs,
+            scheduler=args.scheduler,
+            overwrite=args.overwrite,
+            report=args.report,
+            progress=progress,
+            **_many(args),
+        )
+    finally:
+        progress.close()
+    for r in results:
+        if r.status == FAILED:
+            print(f"dlformats: failed ({r.error_type}): {r.error}", file=sys.stderr)
+        elif r.status == CONVERTED:
+            print("\n".join(r.outputs))
+    print(f"dlformats: batch: {summary_line(results, time.monotonic() - start)}", file=sys.stderr)
+    return EXIT_PROBLEMS if any(r.status == FAILED for r in results) else 0
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from .merging import merge
+
+    progress = Progress("merging")
+    try:
+        print(merge(args.src, args.dst, to=args.to_format, fit=args.fit, progress=progress, **_many(args)))
+    finally:
+        progress.close()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
