@@ -359,8 +359,8 @@ def _crash(source, options):
 @hookimpl
 def dlformats_formats():
     return [
-        FormatSpec(name="slow-out", extensions=(".slow",), write=_slow, writes=ALL),
-        FormatSpec(name="crashing", extensions=(".crash",), read=_crash, reads=ALL),
+        FormatSpec(name="slow-out", description="slow", extensions=(".slow",), write=_slow, writes=ALL),
+        FormatSpec(name="crashing", description="crashes", extensions=(".crash",), read=_crash, reads=ALL),
     ]
 '''
 COMPLETE = 40960
