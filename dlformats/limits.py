@@ -71,7 +71,7 @@ class Limits:
             Default 8 MiB: some 300,000 spots.
         tiff_pages: most pages (IFDs) walked in a TIFF.
         download_bytes: largest file fetched from an ``http(s)://`` source (to disk).
-        download_seconds: timeout for each network operation of a download.
+        download_seconds: deadline for a whole download (connecting, headers, redirects and body), in seconds.
     """
 
     array_bytes: int = 256 * MiB
@@ -83,7 +83,7 @@ class Limits:
     csv_bytes: int = 8 * MiB
     tiff_pages: int = 1_000_000
     download_bytes: int = 16 * GiB
-    download_seconds: int = 60
+    download_seconds: float = 60
 
     def check(self, name: str, found: int, what: str, **where: object) -> None:
         """Raise :class:`LimitExceededError` if ``found`` exceeds the limit ``name``."""
