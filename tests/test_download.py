@@ -214,7 +214,7 @@ def test_a_trickling_server_meets_the_deadline(serve, tmp, head, drip):
     url = f"{server.base}/spots.csv"
     start = time.monotonic()
     with pytest.raises(NetworkError) as err:
-        dlformats.read(url, limits=dlformats.Limits(download_seconds=1.5))  # type: ignore[arg-type]
+        dlformats.read(url, limits=dlformats.Limits(download_seconds=1.5))
     elapsed = time.monotonic() - start
     assert err.value.path == url and "timed out" in str(err.value)
     assert elapsed < 3.5  # the deadline is for the whole download, not for each byte
@@ -368,7 +368,7 @@ def test_https_download(serve, tmp, tls):
 def test_https_trickle_meets_the_deadline(serve, tmp, tls):
     server = serve(trickle(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(CSV), CSV), tls)
     with pytest.raises(NetworkError, match="timed out"):
-        dlformats.read(f"{server.base}/spots.csv", limits=dlformats.Limits(download_seconds=1.5))  # type: ignore[arg-type]
+        dlformats.read(f"{server.base}/spots.csv", limits=dlformats.Limits(download_seconds=1.5))
     assert leftovers(tmp) == []
 
 
