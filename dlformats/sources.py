@@ -31,7 +31,7 @@ from .errors import DLFormatsError, InvalidOptionError, environment_error
 from .limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
-    from .archive import SafeZip
+    from .containers.archive import SafeZip
 
 SourceLike = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes], "Source"]
 """Anything :func:`open_source` accepts."""
@@ -373,7 +373,7 @@ class Source:
         return describe_head(self.head)
 
     def zip(self) -> SafeZip | None:
-        """The file opened as a :class:`~dlformats.archive.SafeZip`, or ``None`` if it is not a zip.
+        """The file opened as a :class:`~dlformats.containers.archive.SafeZip`, or ``None`` if it is not a zip.
 
         Opened once and cached; unsafe archives raise here.
         """
@@ -381,7 +381,7 @@ class Source:
             if not self.head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
                 self._zip = None
             else:
-                from .archive import SafeZip
+                from .containers.archive import SafeZip
 
                 self._zip = SafeZip(self)
         return self._zip or None

@@ -31,10 +31,10 @@ from dlformats import (
     UnsafeArchiveError,
     UnsupportedFeatureError,
 )
-from dlformats.archive import SafeTar, SafeZip
 from dlformats.arrays import LazyArray, check_axes
 from dlformats.atomic import atomic_target
-from dlformats.jsonio import dump_json, int_key, load_json
+from dlformats.containers.archive import SafeTar, SafeZip
+from dlformats.containers.jsonio import dump_json, int_key, load_json
 from dlformats.model import apply_export_rule, plan_export
 from dlformats.sources import open_source
 

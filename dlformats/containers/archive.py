@@ -31,11 +31,11 @@ import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from .errors import CorruptFileError, DLFormatsError, UnsafeArchiveError, UnsupportedFeatureError
+from ..errors import CorruptFileError, DLFormatsError, UnsafeArchiveError, UnsupportedFeatureError
 
 if TYPE_CHECKING:
-    from .limits import Limits
-    from .sources import Source
+    from ..limits import Limits
+    from ..sources import Source
 
 _ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 # What tarfile lets through from a broken gzip or xz stream (a trk fuzz finding: zlib.error escaped).

@@ -1,7 +1,7 @@
 """Codecs for the small parts of a project: cells, divisions, lineages, spots, cell types, embeddings, channels.
 
 Shared by every plugin that meets these files (project zips, label zips, trk,
-export zips...).  Parsers take decoded JSON (see :func:`dlformats.jsonio.load_json`)
+export zips...).  Parsers take decoded JSON (see :func:`dlformats.containers.jsonio.load_json`)
 or raw CSV bytes and raise :class:`~dlformats.errors.CorruptFileError` naming the
 file and member; writers return bytes ready to store.
 """
@@ -16,10 +16,10 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .errors import CorruptFileError, DLFormatsWarning, InconsistentDataError
+from ..errors import CorruptFileError, DLFormatsWarning, InconsistentDataError
+from ..limits import DEFAULT_LIMITS, Limits
+from ..model import Cell, CellTable, CellType, Division, Problem, Spots
 from .jsonio import dump_json, int_key
-from .limits import DEFAULT_LIMITS, Limits
-from .model import Cell, CellTable, CellType, Division, Problem, Spots
 
 
 def _int(value: Any, what: str, where: dict[str, Any]) -> int:

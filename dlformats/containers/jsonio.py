@@ -12,8 +12,8 @@ import math
 import re
 from typing import Any
 
-from .errors import CorruptFileError
-from .limits import DEFAULT_LIMITS, Limits
+from ..errors import CorruptFileError
+from ..limits import DEFAULT_LIMITS, Limits
 
 _INT_KEY = re.compile(r"-?[0-9]+\Z")
 

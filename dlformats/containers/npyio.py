@@ -10,7 +10,7 @@ viewed, never copied:
 
 * :func:`from_bytes`: ``numpy.frombuffer`` over bytes already in memory;
 * :func:`map_file`: ``numpy.memmap`` of a ``.npy`` file on disk;
-* :func:`from_member`: a member of a :class:`~dlformats.archive.SafeZip`, mapped in
+* :func:`from_member`: a member of a :class:`~dlformats.containers.archive.SafeZip`, mapped in
   place when it is stored uncompressed in a zip on disk, else streamed;
 * :func:`from_stream`: an ``.npy`` read from a stream (a zip or tar member): the
   header is checked before any data is read, then the data is read straight into
@@ -36,12 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from .errors import CorruptFileError, DLFormatsError, UnsupportedFeatureError, environment_error
+from ..errors import CorruptFileError, DLFormatsError, UnsupportedFeatureError, environment_error
 
 if TYPE_CHECKING:
+    from ..limits import Limits
+    from ..sources import OpenFile
     from .archive import SafeZip
-    from .limits import Limits
-    from .sources import OpenFile
 
 MAGIC = b"\x93NUMPY"
 
@@ -307,7 +307,7 @@ def map_file(
     ``limits.total_bytes`` and the file's size.  The result holds no Python file
     handle: a map, or a :class:`FileArray` keeping the open file.
     """
-    from .sources import OpenFile
+    from ..sources import OpenFile
 
     name = name or (path.name if isinstance(path, OpenFile) else str(path))
     try:

@@ -47,14 +47,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .errors import (
+from ..errors import (
     AmbiguousInputError,
     CorruptFileError,
     DLFormatsError,
     UnsupportedFeatureError,
     environment_error,
 )
-from .limits import Limits
+from ..limits import Limits
 
 # TIFF field types -> bytes per value (TIFF 6, BigTIFF); unknown types are left to tifffile.
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
@@ -350,7 +350,7 @@ def open_tiff(
 
 def _open_path(path: str | Path, where: dict[str, Any]) -> BinaryIO:
     """A handle over the file at ``path``, opened once (see :class:`dlformats.sources.OpenFile`)."""
-    from .sources import OpenFile
+    from ..sources import OpenFile
 
     try:
         file = OpenFile.open(path)

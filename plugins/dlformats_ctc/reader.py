@@ -425,8 +425,8 @@ def _read_raw(layout: Layout, select: Any, limits: Limits) -> Project:
     """A raw folder (``tTTT.tif``): the image, one file per frame, all of one shape and dtype."""
     import numpy as np
 
-    from dlformats import tiffio
     from dlformats.arrays import LazyArray
+    from dlformats.containers import tiffio
 
     files, problems, _ = frame_files(layout.folder, MASK_NAMES["raw"], limits)
     folder = str(layout.folder)

@@ -136,7 +136,7 @@ def _wire_args(action: str, args: dict[str, Any]) -> dict[str, Any]:
 
 def _check_edit(obj: Any, where: dict[str, Any], limits: Limits) -> tuple[int, int, str, dict[str, Any], str]:
     """Check ``edit.json``; return ``(height, width, action, typed args, write mode)``."""
-    from dlformats import buffers
+    from dlformats.containers import buffers
 
     if not isinstance(obj, dict):
         raise CorruptFileError(f"expected an object, found {type(obj).__name__}", **where)
@@ -203,7 +203,7 @@ def _coordinate(value: Any, axis: str, text: str, height: int, width: int, where
 def _check_trace(
     value: Any, text: str, height: int, width: int, where: dict[str, Any], limits: Limits
 ) -> list[tuple[int, int]]:
-    from dlformats.jsonio import load_json
+    from dlformats.containers.jsonio import load_json
 
     if not isinstance(value, str):
         raise CorruptFileError(
@@ -231,10 +231,9 @@ def _sniff(source: Source) -> bool:
 def _read_request(source: Source, limits: Limits) -> EditRequest:
     import numpy as np
 
-    from dlformats import buffers
-    from dlformats import parts as codecs
-    from dlformats.archive import refuse_nested
-    from dlformats.jsonio import load_json
+    from dlformats.containers import buffers, codecs
+    from dlformats.containers.archive import refuse_nested
+    from dlformats.containers.jsonio import load_json
 
     archive = source.zip()
     if archive is None:
@@ -348,8 +347,8 @@ def _frame_bytes(array: Any, dtype: str, shape: tuple[int, int] | None, what: st
 
 def edit_bytes(request: EditRequest) -> bytes:
     """The edit zip of ``request``, members in the client's order (edit.json, cells.json, labeled.dat, raw.dat)."""
-    from dlformats import parts as codecs
-    from dlformats.jsonio import dump_json
+    from dlformats.containers import codecs
+    from dlformats.containers.jsonio import dump_json
     from dlformats.limits import DEFAULT_LIMITS
 
     edit = request.to_json()
@@ -373,7 +372,7 @@ def edit_bytes(request: EditRequest) -> bytes:
 
 def answer_bytes(labels: Any, cells: list[Cell]) -> bytes:
     """The server's answer zip: ``labeled.dat`` (``(height, width)`` int32, little-endian), then ``cells.json``."""
-    from dlformats import parts as codecs
+    from dlformats.containers import codecs
 
     return _zip_bytes(
         [("labeled.dat", _frame_bytes(labels, "<i4", None, "labels")), ("cells.json", codecs.cells_to_json(cells))]

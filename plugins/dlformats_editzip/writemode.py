@@ -44,8 +44,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import InvalidOptionError, UnsupportedFeatureError
-from .model import Cell
+from dlformats import Cell, InvalidOptionError, UnsupportedFeatureError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -47,10 +47,9 @@ def _sniff(source: Source) -> bool:
 def _read(source: Source, options: ReadOptions) -> Project:
     import numpy as np
 
-    from dlformats import buffers
-    from dlformats import parts as codecs
-    from dlformats.archive import refuse_nested
-    from dlformats.jsonio import load_json
+    from dlformats.containers import buffers, codecs
+    from dlformats.containers.archive import refuse_nested
+    from dlformats.containers.jsonio import load_json
     from dlformats.model import Project
 
     archive = source.zip()
@@ -145,9 +144,8 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
 
     import numpy as np
 
-    from dlformats import buffers
-    from dlformats import parts as codecs
-    from dlformats.jsonio import dump_json
+    from dlformats.containers import buffers, codecs
+    from dlformats.containers.jsonio import dump_json
 
     if project.X is None:
         raise UnsupportedFeatureError("an export zip needs an image (raw.dat); this project has only labels")

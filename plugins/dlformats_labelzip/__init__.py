@@ -11,7 +11,7 @@ A label zip holds the labels as one of:
 
 plus, optionally, ``spots.csv``, ``lineage.json`` (deepcell-tracking), and the
 ``cells.json`` / ``divisions.json`` of an earlier project.  macOS junk and one
-enclosing folder are ignored (see :class:`dlformats.archive.SafeZip`).
+enclosing folder are ignored (see :class:`dlformats.containers.archive.SafeZip`).
 
 The result is a project with labels only: ``y`` is ``(features, frames, height,
 width)`` int32 and ``X`` is ``None``; give it as ``labels=`` to :func:`dlformats.read`
@@ -48,7 +48,7 @@ from dlformats.errors import (
 from dlformats.spec import parts
 
 if TYPE_CHECKING:
-    from dlformats.archive import SafeZip
+    from dlformats.containers.archive import SafeZip
     from dlformats.model import Cell, Division, Project
     from dlformats.sources import Source
     from dlformats.spec import ReadOptions, WriteOptions
@@ -161,7 +161,7 @@ def _read(source: Source, options: ReadOptions) -> Project:
     divisions, lineage_problems = _divisions(archive, layout)
     spots = None
     if "spots.csv" in layout.parts:
-        from dlformats.parts import spots_from_csv
+        from dlformats.containers.codecs import spots_from_csv
 
         member = layout.parts["spots.csv"]
         spots = spots_from_csv(archive.read(member), path=source.name, member=member, limits=options.limits)
@@ -214,7 +214,7 @@ def _select(options: ReadOptions, axes: str) -> dict[str, int]:
 
 def _single(archive: SafeZip, member: str, options: ReadOptions) -> Any:
     from dlformats.arrays import LazyArray
-    from dlformats.npyio import from_member
+    from dlformats.containers.npyio import from_member
 
     from .members import default_axes, tiff_series
 
@@ -300,8 +300,8 @@ def _cells(archive: SafeZip, layout: Layout, y: Any) -> list[Cell] | None:
         return None
     import numpy as np
 
-    from dlformats.jsonio import load_json
-    from dlformats.parts import assign_features, cells_from_json
+    from dlformats.containers.codecs import assign_features, cells_from_json
+    from dlformats.containers.jsonio import load_json
 
     path = archive.source.name
     obj = load_json(archive.read(member), path=path, member=member, limits=archive.limits)
@@ -321,8 +321,8 @@ def _cells(archive: SafeZip, layout: Layout, y: Any) -> list[Cell] | None:
 
 def _divisions(archive: SafeZip, layout: Layout) -> tuple[list[Division], list[str]]:
     """The divisions (``divisions.json`` wins over ``lineage.json``) and the lineage's problems."""
-    from dlformats.jsonio import load_json
-    from dlformats.parts import merge_divisions
+    from dlformats.containers.codecs import merge_divisions
+    from dlformats.containers.jsonio import load_json
 
     path = archive.source.name
     found: dict[str, Any] = {"divisions.json": None, "lineage.json": None}
@@ -346,7 +346,7 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
 
     import tifffile
 
-    from dlformats.parts import cells_to_json, divisions_to_json, spots_to_csv
+    from dlformats.containers.codecs import cells_to_json, divisions_to_json, spots_to_csv
 
     features, frames = project.num_features, project.num_frames
     total = features * frames

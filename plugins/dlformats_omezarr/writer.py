@@ -191,7 +191,7 @@ def _write(project: Project, path: Path, options: WriteOptions, opts: dict[str, 
     import zarr
     from zarr.storage import LocalStore
 
-    from dlformats import parts as codecs
+    from dlformats.containers import codecs
     from dlformats.model import CellTable, plan_export, present_values
 
     if project.X is None and project.y is None:

@@ -50,13 +50,13 @@ from dlformats import (
     UnsupportedFeatureError,
     hookimpl,
 )
-from dlformats.archive import refuse_nested
-from dlformats.jsonio import dump_json, load_json
+from dlformats.containers.archive import refuse_nested
+from dlformats.containers.jsonio import dump_json, load_json
 from dlformats.spec import parts
-from dlformats.zipwriter import ZipWriter
+from dlformats_projectzip.zipwriter import ZipWriter
 
 if TYPE_CHECKING:
-    from dlformats.archive import SafeZip
+    from dlformats.containers.archive import SafeZip
     from dlformats.sources import Source
     from dlformats.spec import ReadOptions, WriteOptions
 
@@ -117,8 +117,8 @@ def _lazy(archive: SafeZip, name: str, source: Source, *, labels: bool) -> tuple
     (its client ignores T): LazyArray drops length-1 axes and refuses, naming the option,
     a file with both Z and T longer than one.
     """
-    from dlformats import tiffio
     from dlformats.arrays import LazyArray
+    from dlformats.containers import tiffio
 
     where = {"name": source.name, "member": name, "limits": source.limits}
     location = _tiff_location(archive, name, source)
@@ -150,7 +150,7 @@ def _lazy(archive: SafeZip, name: str, source: Source, *, labels: bool) -> tuple
 
 
 def _read(source: Source, options: ReadOptions) -> Project:
-    from dlformats import parts as codecs
+    from dlformats.containers import codecs
 
     archive = source.zip()
     if archive is None:
@@ -228,7 +228,7 @@ def _assign_features(cells: list[Any], y: Any) -> list[Any]:
     """Cells of an older zip lack ``"c"``: find the feature(s) whose labels hold each value."""
     import numpy as np
 
-    from dlformats.parts import assign_features
+    from dlformats.containers.codecs import assign_features
 
     def values_in(c: int, t: int) -> set[int] | None:
         if c >= y.shape[0]:
@@ -296,7 +296,7 @@ def _needs_bigtiff(shape: tuple[int, ...], dtype: Any) -> bool:
 def _write(project: Project, path: Path, options: WriteOptions) -> None:
     import numpy as np
 
-    from dlformats import parts as codecs
+    from dlformats.containers import codecs
     from dlformats.model import plan_export, present_values
 
     if project.X is None:

@@ -10,8 +10,8 @@ import zipfile
 
 import pytest
 
-from dlformats import archive as archive_module
-from dlformats.archive import SafeTar, SafeZip
+from dlformats.containers import archive as archive_module
+from dlformats.containers.archive import SafeTar, SafeZip
 from dlformats.errors import CorruptFileError, LimitExceededError, UnsafeArchiveError, UnsupportedFeatureError
 from dlformats.limits import Limits
 from dlformats.sources import open_source

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from dlformats_editzip.writemode import WRITE_MODES, cell_sets, erase_mask, write_mask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dlformats import Cell, InvalidOptionError, UnsupportedFeatureError
-from dlformats.writemode import WRITE_MODES, cell_sets, erase_mask, write_mask
 
 T, C = 2, 1  # the frame and feature under test: cells of other frames must pass through
 
