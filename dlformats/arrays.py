@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 AXIS_LETTERS = "TZBCSYX"
 """Axis letters accepted in ``axes=``: T time, Z depth, B batch, C channel, S sample, Y height, X width."""
 
-FRAME_AXES = "TZB"
+_FRAME_AXES = "TZB"
 
 
 def check_axes(axes: str, shape: tuple[int, ...], *, path: str | None = None, letters: str = AXIS_LETTERS) -> str:
@@ -108,7 +108,7 @@ class LazyArray:
             if not 0 <= index < size:
                 raise InvalidOptionError(f"select {letter}={index} out of range 0..{size - 1}", path=path)
         sizes = dict(zip(axes, shape))
-        frame_axes = [a for a in FRAME_AXES if a in axes and sizes[a] > 1 and a not in select]
+        frame_axes = [a for a in _FRAME_AXES if a in axes and sizes[a] > 1 and a not in select]
         if len(frame_axes) > 1:
             first, second = frame_axes[:2]
             raise AmbiguousInputError(
@@ -221,7 +221,7 @@ class LazyArray:
 
         if self.limits is not None:
             self.limits.check(
-                "array_bytes", nbytes(self.shape, self.dtype), "array too large to hold in memory", path=self.path
+                "array_bytes", _nbytes(self.shape, self.dtype), "array too large to hold in memory", path=self.path
             )
         out = np.empty(self.shape, self.dtype)
         for c in range(self.shape[0]):
@@ -233,10 +233,13 @@ class LazyArray:
         return f"LazyArray(shape={self.shape}, dtype={self.dtype}, from axes {self._axes!r})"
 
 
-def nbytes(shape: tuple[int, ...], dtype: Any) -> int:
+def _nbytes(shape: tuple[int, ...], dtype: Any) -> int:
     """Bytes an array of ``shape`` and ``dtype`` would take (Python ints: no overflow)."""
     import math
 
     import numpy as np
 
     return math.prod(int(s) for s in shape) * np.dtype(dtype).itemsize
+
+
+__all__ = ["AXIS_LETTERS", "LazyArray", "check_axes"]

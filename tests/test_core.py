@@ -34,7 +34,7 @@ from dlformats import (
 from dlformats.arrays import LazyArray, check_axes
 from dlformats.atomic import atomic_target
 from dlformats.containers.archive import SafeTar, SafeZip
-from dlformats.containers.jsonio import dump_json, int_key, load_json
+from dlformats.containers.jsonio import _int_key, dump_json, load_json
 from dlformats.model import apply_export_rule, plan_export
 from dlformats.sources import open_source
 
@@ -83,7 +83,7 @@ def test_load_json_size_limit():
 
 @pytest.mark.parametrize("key", ["0", "17", "-3", "007"])
 def test_int_key_accepts_plain_integers(key):
-    assert int_key(key) == int(key)
+    assert _int_key(key) == int(key)
 
 
 ARABIC_INDIC_12, FULLWIDTH_1 = "\u0661\u0662", "\uff11"
@@ -92,7 +92,7 @@ ARABIC_INDIC_12, FULLWIDTH_1 = "\u0661\u0662", "\uff11"
 @pytest.mark.parametrize("key", [" 1", "1 ", "1_0", "+1", ARABIC_INDIC_12, FULLWIDTH_1, "1.0", "", "0x1", "1\n", "1e3"])
 def test_int_key_refuses_everything_else(key):
     with pytest.raises(CorruptFileError, match="not a plain integer") as info:
-        int_key(key, what="label key", path="f.zip", member="cells.json")
+        _int_key(key, what="label key", path="f.zip", member="cells.json")
     assert info.value.member == "cells.json"
 
 

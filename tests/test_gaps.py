@@ -17,7 +17,7 @@ from dlformats.cli import main
 from dlformats.limits import Limits
 from dlformats.model import Problem
 from dlformats.registry import Registry, use_registry
-from dlformats.sources import describe_head
+from dlformats.sources import open_source
 from dlformats.spec import FormatSpec, parts
 from dlformats.testing import make_project
 
@@ -146,8 +146,8 @@ def test_writer_error_names_the_target_not_the_temporary(registry, tmp_path):
 
 # ------------------------------------------------------------------ sources
 def test_nul_bytes_are_not_text():
-    assert describe_head(b"abc\x00\x00def") == "unrecognised binary data"
-    assert describe_head(b"plain words\n") == "text"
+    assert open_source(b"abc\x00\x00def").describe() == "unrecognised binary data"
+    assert open_source(b"plain words\n").describe() == "text"
 
 
 # ------------------------------------------------------------------ label zip lineage

@@ -15,7 +15,8 @@ action's arguments with the right types (``draw``'s ``trace`` is a JSON string o
 along width, ``y`` along height, in pixels).  A missing ``writeMode`` means
 ``"overlap"``, as on the server.  :func:`write_edit_answer` writes the answer the
 client expects: ``labeled.dat`` first, then ``cells.json`` (the client reads them
-by position).
+by position).  In between, a server writes the mask its action made with the edit's
+write mode: :func:`dlformats_editzip.writemode.write_mask`.
 
 ``dlformats.read`` also reads an edit zip, as a one-frame project: ``y`` is
 ``(1, 1, height, width)``, ``X`` is the image if sent, cells are re-based to frame 0
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
 FORMAT = "dcl-edit-zip"
 EDIT = "edit.json"
 WRITE_MODES = ("overlap", "overwrite", "exclude")
+"""The write modes of DeepCell Label (the server defaults to ``overlap``, the client to ``exclude``);
+:mod:`dlformats_editzip.writemode` applies them."""
 DEFAULT_WRITE_MODE = "overlap"
 
 # Argument kinds: "cell" >= 1, "label" >= 0 (0 is background), "count" >= 0, "size" >= 1,
@@ -232,19 +235,10 @@ def _read_request(source: Source, limits: Limits) -> EditRequest:
     import numpy as np
 
     from dlformats.containers import buffers, codecs
-    from dlformats.containers.archive import refuse_nested
-    from dlformats.containers.jsonio import load_json
 
-    archive = source.zip()
-    if archive is None:
-        raise NotMyFormat("not a zip archive")
-    edit_name = archive.find(EDIT)
-    if edit_name is None:
-        raise NotMyFormat("the zip has no edit.json")
-    refuse_nested(archive)
+    archive, edit_name = source.zip_holding(EDIT)
     where = {"path": source.name, "member": edit_name}
-    edit = load_json(archive.read(edit_name), limits=limits, **where)
-    height, width, action, args, write_mode = _check_edit(edit, where, limits)
+    height, width, action, args, write_mode = _check_edit(archive.read_json(edit_name), where, limits)
 
     names = {n: archive.find(n) for n in ("labeled.dat", "cells.json", "raw.dat")}
     missing = [n for n in ("labeled.dat", "cells.json") if names[n] is None]
@@ -264,11 +258,7 @@ def _read_request(source: Source, limits: Limits) -> EditRequest:
         image = np.array(image)
     cells_member = names["cells.json"]
     assert cells_member is not None
-    cells, _ = codecs.cells_from_json(
-        load_json(archive.read(cells_member), path=source.name, member=cells_member, limits=limits),
-        path=source.name,
-        member=cells_member,
-    )
+    cells, _ = codecs.cells_from_json(archive.read_json(cells_member), path=source.name, member=cells_member)
     frames = sorted({(cell.t, cell.c) for cell in cells})
     if len(frames) > 1:
         raise CorruptFileError(

@@ -29,6 +29,7 @@ not part of a label zip.
 from __future__ import annotations
 
 import io
+import math
 import posixpath
 import warnings
 from dataclasses import dataclass, field
@@ -241,7 +242,7 @@ def _single(archive: SafeZip, member: str, options: ReadOptions) -> Any:
 
 
 def _stack(archive: SafeZip, named: dict[str, tuple[int, int]], options: ReadOptions) -> Any:
-    from dlformats.arrays import LazyArray, nbytes
+    from dlformats.arrays import LazyArray
 
     from .members import TiffStack, plane_2d, tiff_info
 
@@ -288,7 +289,7 @@ def _stack(archive: SafeZip, named: dict[str, tuple[int, int]], options: ReadOpt
             )
     assert first is not None
     shape = (len(features), len(batches), *first[1])
-    options.limits.check("total_bytes", nbytes(shape, "int32"), "labels too large", path=path)
+    options.limits.check("total_bytes", math.prod(shape) * 4, "labels too large", path=path)
     members = {(f - features.start, b - batches.start): name for (b, f), name in grid.items()}
     stack = TiffStack(archive.source, members, shape, dtype)
     return LazyArray(stack, "CBYX", labels=True, path=path, default_frame_axis="B", limits=options.limits)
@@ -298,43 +299,20 @@ def _cells(archive: SafeZip, layout: Layout, y: Any) -> list[Cell] | None:
     member = layout.parts.get("cells.json")
     if member is None:
         return None
-    import numpy as np
-
     from dlformats.containers.codecs import assign_features, cells_from_json
-    from dlformats.containers.jsonio import load_json
 
-    path = archive.source.name
-    obj = load_json(archive.read(member), path=path, member=member, limits=archive.limits)
-    cells, has_c = cells_from_json(obj, path=path, member=member)
-    if has_c or y.shape[0] == 1:
-        return cells
-
-    def values_in(c: int, t: int) -> set[int] | None:
-        if c >= y.shape[0]:
-            return None
-        if not 0 <= t < y.shape[1]:
-            return set()
-        return set(np.unique(y[c, t]).tolist())
-
-    return assign_features(cells, values_in)
+    cells, has_c = cells_from_json(archive.read_json(member), path=archive.source.name, member=member)
+    return cells if has_c else assign_features(cells, y)
 
 
 def _divisions(archive: SafeZip, layout: Layout) -> tuple[list[Division], list[str]]:
     """The divisions (``divisions.json`` wins over ``lineage.json``) and the lineage's problems."""
     from dlformats.containers.codecs import merge_divisions
-    from dlformats.containers.jsonio import load_json
 
-    path = archive.source.name
-    found: dict[str, Any] = {"divisions.json": None, "lineage.json": None}
-    for name in found:
-        member = layout.parts.get(name)
-        found[name] = (
-            None if member is None else load_json(archive.read(member), path=path, member=member, limits=archive.limits)
-        )
     return merge_divisions(
-        found["divisions.json"],
-        found["lineage.json"],
-        path=path,
+        archive.read_json("divisions.json"),  # None when absent
+        archive.read_json("lineage.json"),
+        path=archive.source.name,
         divisions_member=layout.parts.get("divisions.json", "divisions.json"),
         lineage_member=layout.parts.get("lineage.json", "lineage.json"),
     )

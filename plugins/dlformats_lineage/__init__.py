@@ -48,7 +48,7 @@ from dlformats import (
     hookimpl,
 )
 from dlformats.containers.codecs import divisions_to_lineage, lineage_to_divisions, report_lineage_problems
-from dlformats.containers.jsonio import dump_json, int_key, load_json
+from dlformats.containers.jsonio import dump_json, load_json
 from dlformats.sources import Source
 from dlformats.spec import parts
 
@@ -101,7 +101,7 @@ def read(source: Source, options: ReadOptions) -> Project:
     messages = report_lineage_problems(problems, path=source.name)
     cells: set[Cell] = set()
     for key, entry in obj.items():
-        label = int_key(key)  # lineage_to_divisions has checked every key and frame
+        label = int(key)  # lineage_to_divisions has checked every key (plain integers) and frame
         cells.update(Cell(label, label, int(t), 0) for t in entry.get("frames", []))
     project = Project(cells=sorted(cells), divisions=divisions, frame_axis="T")
     if messages:

@@ -44,14 +44,12 @@ from dlformats import (
     CorruptFileError,
     FormatSpec,
     InvalidOptionError,
-    NotMyFormat,
     Option,
     Project,
     UnsupportedFeatureError,
     hookimpl,
 )
-from dlformats.containers.archive import refuse_nested
-from dlformats.containers.jsonio import dump_json, load_json
+from dlformats.containers.jsonio import dump_json
 from dlformats.spec import parts
 from dlformats_projectzip.zipwriter import ZipWriter
 
@@ -152,22 +150,12 @@ def _lazy(archive: SafeZip, name: str, source: Source, *, labels: bool) -> tuple
 def _read(source: Source, options: ReadOptions) -> Project:
     from dlformats.containers import codecs
 
-    archive = source.zip()
-    if archive is None:
-        raise NotMyFormat("not a zip archive")
+    archive, _ = source.zip_holding(*X_NAMES, *Y_NAMES)
     x_name = archive.find(*X_NAMES)
     y_name = archive.find(*Y_NAMES)
-    if x_name is None and y_name is None:
-        raise NotMyFormat("no X.ome.tiff or y.ome.tiff member")
     if x_name is None:
         raise CorruptFileError("project zip has y.ome.tiff but no X.ome.tiff", path=source.name)
-    refuse_nested(archive)
-
-    def member_json(name: str) -> Any:
-        found = archive.find(name)
-        if found is None:
-            return None
-        return load_json(archive.read(found), path=source.name, member=found, limits=source.limits)
+    member_json = archive.read_json
 
     X, ome_channels = _lazy(archive, x_name, source, labels=False)
     y = None
@@ -187,8 +175,8 @@ def _read(source: Source, options: ReadOptions) -> Project:
     cells_json = member_json("cells.json")
     if cells_json is not None:
         cells, has_c = codecs.cells_from_json(cells_json, path=source.name)
-        if not has_c and y is not None and y.shape[0] > 1:
-            cells = _assign_features(cells, y)
+        if not has_c and y is not None:
+            cells = codecs.assign_features(cells, y)
 
     divisions, lineage_problems = codecs.merge_divisions(
         member_json("divisions.json"), member_json("lineage.json"), path=source.name
@@ -222,22 +210,6 @@ def _read(source: Source, options: ReadOptions) -> Project:
     if lineage_problems:
         project.metadata["lineage_problems"] = lineage_problems
     return project
-
-
-def _assign_features(cells: list[Any], y: Any) -> list[Any]:
-    """Cells of an older zip lack ``"c"``: find the feature(s) whose labels hold each value."""
-    import numpy as np
-
-    from dlformats.containers.codecs import assign_features
-
-    def values_in(c: int, t: int) -> set[int] | None:
-        if c >= y.shape[0]:
-            return None
-        if t >= y.shape[1]:
-            return set()
-        return set(np.unique(y[c, t]).tolist())
-
-    return assign_features(cells, values_in)
 
 
 # ------------------------------------------------------------------ writing

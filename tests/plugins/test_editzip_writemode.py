@@ -89,7 +89,7 @@ def test_input_is_not_modified_and_output_is_int32():
 @pytest.mark.parametrize(
     ("kwargs", "text"),
     [
-        ({"mode": "blend"}, "write mode 'blend' is not one of overwrite, exclude, overlap"),
+        ({"mode": "blend"}, "write mode 'blend' is not one of overlap, overwrite, exclude"),
         ({"cell": 0}, "found 0"),
         ({"cell": True}, "found True"),
         ({"cell": 2.0}, "found 2.0"),
