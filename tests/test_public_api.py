@@ -54,6 +54,13 @@ def test_the_public_modules_are_the_documented_ones():
     assert not undocumented, f"CONTRIBUTING.md's table of the public API lacks {undocumented}"
 
 
+@pytest.mark.parametrize("name", [m for m in PUBLIC_MODULES if m.count(".") >= 1 and m != "dlformats.containers"])
+def test_every_public_module_has_its_test_module(name):
+    *package, module = name.split(".")[1:]
+    path = Path(__file__).parent.joinpath(*package, f"test_{module}.py")
+    assert path.is_file(), f"{name} has no {path.relative_to(Path(__file__).parents[1])}"
+
+
 @pytest.mark.parametrize("name", PUBLIC_MODULES)
 def test_every_public_module_lists_what_it_exports(name):
     module = importlib.import_module(name)
