@@ -16,8 +16,8 @@ Nothing is read until a plane is asked for; ``LazyArray[c, t]`` reads one plane.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import (
     AmbiguousInputError,
@@ -242,4 +242,58 @@ def _nbytes(shape: tuple[int, ...], dtype: Any) -> int:
     return math.prod(int(s) for s in shape) * np.dtype(dtype).itemsize
 
 
-__all__ = ["AXIS_LETTERS", "LazyArray", "check_axes"]
+_T = TypeVar("_T")
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def prefetch(items: Iterable[_T], depth: int = 3, *, name: str = "dlformats-prefetch") -> Iterator[_T]:
+    """``items`` in order, produced on a helper thread at most ``depth`` ahead of the caller.
+
+    For writers: the next planes are read and computed (numpy and most codecs release the
+    GIL) while the caller compresses and writes the current one.  An exception raised while
+    producing an item is raised here, in its place.  Closing the iterator early (a ``break``,
+    an error in the caller) stops the helper thread before this returns.
+    """
+    import queue
+    import threading
+
+    pending: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                pending.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put(_Failed(exc))
+            return
+        put(end)
+
+    worker = threading.Thread(target=produce, name=name, daemon=True)
+    worker.start()
+    try:
+        while (item := pending.get()) is not end:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+__all__ = ["AXIS_LETTERS", "LazyArray", "check_axes", "prefetch"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dlformats.registry import Registry, use_registry
+
 
 @pytest.fixture
 def zt_pair(tmp_path):
@@ -15,3 +17,10 @@ def zt_pair(tmp_path):
     np.save(tmp_path / "image.npy", image)
     np.save(tmp_path / "labels.npy", labels)
     return tmp_path / "image.npy", tmp_path / "labels.npy", image, labels
+
+
+@pytest.fixture
+def registry():
+    """An empty registry (no entry points) that the API uses while the test runs: register stand-ins in it."""
+    with use_registry(Registry(load=False)) as reg:
+        yield reg

@@ -12,15 +12,8 @@ import pytest
 
 import dlformats
 from dlformats import hookimpl
-from dlformats.registry import Registry, use_registry
 from dlformats.spec import FormatSpec, parts
 from dlformats.testing import make_project
-
-
-@pytest.fixture
-def registry():
-    with use_registry(Registry(load=False)) as reg:
-        yield reg
 
 
 class _FailingWriter:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 
 import dlformats
 from dlformats import AmbiguousInputError, CorruptFileError, InvalidOptionError, UnsupportedFeatureError
-from dlformats.arrays import LazyArray, check_axes
+from dlformats.arrays import LazyArray, check_axes, prefetch
 from dlformats.limits import Limits
 
 
@@ -153,3 +155,31 @@ def test_readers_give_their_limits_to_lazy_arrays(tmp_path):
 def test_select_of_a_plane_axis_is_refused(letter):
     with pytest.raises(dlformats.InvalidOptionError, match="Y and X are the plane"):
         LazyArray(np.zeros((2, 3, 4)), "ZYX", select={letter: 0})
+
+
+def test_prefetch_keeps_order_bounds_what_waits_and_raises_in_place():
+    made = []
+
+    def planes():
+        for t in range(6):
+            made.append(t)
+            if t == 4:
+                raise KeyError("plane 4")
+            yield t
+
+    got = []
+    with pytest.raises(KeyError, match="plane 4"):
+        for t in prefetch(planes(), depth=2):
+            if t == 0:
+                time.sleep(0.2)  # the helper runs ahead, but no more than depth planes wait
+                assert len(made) <= 4
+            got.append(t)
+    assert got == [0, 1, 2, 3]
+
+
+def test_leaving_a_prefetch_early_stops_its_thread():
+    endless = prefetch(itertools.count(), depth=2, name="endless-planes")
+    assert [next(endless) for _ in range(3)] == [0, 1, 2]
+    assert "endless-planes" in [t.name for t in threading.enumerate()]
+    endless.close()
+    assert "endless-planes" not in [t.name for t in threading.enumerate()]

@@ -11,14 +11,7 @@ import pytest
 import dlformats
 from dlformats import hookimpl
 from dlformats.model import Problem
-from dlformats.registry import Registry, use_registry
 from dlformats.testing import make_project
-
-
-@pytest.fixture
-def registry():
-    with use_registry(Registry(load=False)) as reg:
-        yield reg
 
 
 class _CrashingValidator:

@@ -268,6 +268,7 @@ def _needs_bigtiff(shape: tuple[int, ...], dtype: Any) -> bool:
 def _write(project: Project, path: Path, options: WriteOptions) -> None:
     import numpy as np
 
+    from dlformats.arrays import prefetch
     from dlformats.containers import codecs
     from dlformats.model import plan_export, present_values
 
@@ -324,7 +325,8 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
         with archive.member("y.ome.tiff") as member:
             _write_ome(
                 member,
-                _prefetched(y_planes()),
+                # the export rule of the next planes runs on a helper thread while tifffile compresses
+                prefetch(y_planes(), name="dlformats-projectzip-planes"),
                 (features, frames, height, width),
                 np.dtype(np.int32),
                 project.features,
@@ -362,55 +364,6 @@ def _derived_cells(planes: list[Any]) -> Any:
     c = np.concatenate([np.full(len(v), c) for v, _, c in planes])
     order = np.lexsort((values, c, t))
     return CellTable(values[order], values[order], t[order], c[order])
-
-
-class _Failed:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-def _prefetched(planes: Any, depth: int = 3) -> Any:
-    """Compute the next planes on a helper thread while tifffile compresses the previous ones.
-
-    numpy and the codecs release the GIL, so on two cores the export rule and the
-    compression overlap.  An error in the producer is re-raised here, in order.
-    """
-    import queue
-    import threading
-
-    items: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    end = object()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                items.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for plane in planes:
-                if not put(plane):
-                    return
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-            put(_Failed(exc))
-            return
-        put(end)
-
-    worker = threading.Thread(target=produce, name="dlformats-planes", daemon=True)
-    worker.start()
-    try:
-        while (item := items.get()) is not end:
-            if isinstance(item, _Failed):
-                raise item.error
-            yield item
-    finally:
-        stop.set()
-        worker.join()
 
 
 @hookimpl

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import zipfile
 
 import numpy as np
 import pytest
+from test_archive import _zip  # members of a zip in memory
 
 from dlformats import CorruptFileError, LimitExceededError, Limits, UnsupportedFeatureError
 from dlformats.containers.buffers import check_size, js_dtype, js_dtype_name, positive_int, read_buffer
 from dlformats.sources import open_source
-
-
-def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", method) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return out.getvalue()
 
 
 @pytest.mark.parametrize(
