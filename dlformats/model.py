@@ -931,6 +931,8 @@ def apply_export_rule(y: Any, cells: Iterable[Cell]) -> tuple[np.ndarray, list[C
 
 
 __all__ = [
+    "INT32_MAX",
+    "INT32_MIN",
     "PARTS",
     "ArrayLike",
     "Cell",

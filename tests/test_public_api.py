@@ -41,7 +41,8 @@ def _defined_names(module: object) -> list[str]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.append(node.name)
         elif isinstance(node, ast.Assign):
-            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+            for target in node.targets:
+                names += [t.id for t in ast.walk(target) if isinstance(t, ast.Name)]  # a, b = ... too
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names.append(node.target.id)
     return [n for n in names if not n.startswith("_")]

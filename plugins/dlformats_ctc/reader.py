@@ -23,6 +23,7 @@ from dlformats import (
     ReadOptions,
     UnsupportedFeatureError,
 )
+from dlformats.model import INT32_MAX
 
 from . import MASK_NAMES, SEG_NAME, SEG_SLICE_NAME, Layout, detect, parse_options
 from .frames import FrameFile, FrameStack, list_dir, read_tiff, signature
@@ -30,7 +31,6 @@ from .frames import FrameFile, FrameStack, list_dir, read_tiff, signature
 if TYPE_CHECKING:
     from dlformats.sources import Source
 
-INT32_MAX = 2**31 - 1
 _LINE = re.compile(r"-?\d{1,18}")
 SHOWN = 8
 """Problems shown in an error's message (all are in its ``problems``)."""

@@ -49,6 +49,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 from dlformats import Cell, InvalidOptionError, UnsupportedFeatureError
+from dlformats.model import INT32_MAX
 
 from . import WRITE_MODES
 
@@ -56,8 +57,6 @@ if TYPE_CHECKING:
     import numpy as np
 
 WriteMode = Literal["overlap", "overwrite", "exclude"]
-
-INT32_MAX = 2**31 - 1
 
 
 def cell_sets(cells: Iterable[Cell], *, t: int = 0, c: int = 0) -> dict[int, frozenset[int]]:
