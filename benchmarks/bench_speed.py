@@ -110,7 +110,7 @@ def bench_export_rule() -> None:
     sys.path.insert(0, str(HERE))
     from reference_pipeline import export_rule_per_cell
 
-    from dlformats.parts import cells_from_json
+    from dlformats.containers.codecs import cells_from_json
 
     print("2. export rule", flush=True)
     size = 1024

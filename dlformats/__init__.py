@@ -11,6 +11,14 @@ Quick tour::
 
 Importing this package is light: numpy, the registry and every plugin load on
 first use.
+
+The public API is what this package exports (``__all__``), the shared container
+readers and writers of :mod:`dlformats.containers`, the conformance kit
+:mod:`dlformats.testing`, and the names each public module lists in its own
+``__all__``; every other name is private (underscored).  A plugin author needs
+``hookimpl``, ``FormatSpec``, ``Option``, ``parts``, ``ReadOptions``,
+``WriteOptions``, ``Source``, ``LazyArray``, the model and the errors, all importable
+from here (see CONTRIBUTING.md).
 """
 
 from __future__ import annotations
@@ -38,13 +46,15 @@ from .errors import (
 from .hookspecs import hookimpl
 from .limits import Limits
 from .model import Cell, CellType, Division, Problem, Project, Provenance, Spots, relabel
-from .spec import FormatSpec, Option, ReadOptions, WriteOptions
+from .spec import FormatSpec, Option, ReadOptions, WriteOptions, parts
 
 if TYPE_CHECKING:
     from .api import convert, formats, info, read, read_all, validate, write
+    from .arrays import LazyArray
     from .batch import BatchProgress, BatchResult, convert_many
     from .merging import merge
     from .registry import Registry, get_registry, use_registry
+    from .sources import Source, open_source
 
 __version__ = "0.1.0"
 
@@ -60,6 +70,9 @@ _LAZY = {
     "BatchResult": "batch",
     "BatchProgress": "batch",
     "merge": "merging",
+    "LazyArray": "arrays",
+    "Source": "sources",
+    "open_source": "sources",
     "Registry": "registry",
     "get_registry": "registry",
     "use_registry": "registry",
@@ -96,6 +109,7 @@ __all__ = [
     "FormatSpec",
     "InconsistentDataError",
     "InvalidOptionError",
+    "LazyArray",
     "LimitExceededError",
     "Limits",
     "NetworkError",
@@ -110,6 +124,7 @@ __all__ = [
     "Provenance",
     "ReadOptions",
     "Registry",
+    "Source",
     "Spots",
     "UnsafeArchiveError",
     "UnsupportedFeatureError",
@@ -122,6 +137,8 @@ __all__ = [
     "hookimpl",
     "info",
     "merge",
+    "open_source",
+    "parts",
     "read",
     "read_all",
     "relabel",

@@ -18,14 +18,14 @@ from .errors import (
     InconsistentDataError,
     InvalidOptionError,
     NotMyFormat,
-    environment_failure,
-    plugin_crashed,
+    _environment_failure,
+    _plugin_crashed,
 )
 from .limits import DEFAULT_LIMITS, Limits
 from .model import PARTS, Problem, Project, Provenance
 from .registry import RegisteredFormat, get_registry
 from .sources import Source, open_source
-from .spec import INDEX_TARGETS, Option, ReadOptions, WriteOptions, as_list
+from .spec import INDEX_TARGETS, Option, ReadOptions, WriteOptions, _as_list
 
 
 def _filled_parts(project: Project) -> list[str]:
@@ -72,7 +72,7 @@ def _read_source(
         assert fmt.spec.read is not None
         try:
             opts = replace(options, extra=fmt.spec.parse_options(requested, writing=False, strict=strict))
-            result = as_list(fmt.spec.read(source, opts))
+            result = _as_list(fmt.spec.read(source, opts))
         except NotMyFormat as exc:
             declined.append(fmt.name)
             for note in notes:
@@ -82,7 +82,7 @@ def _read_source(
         except DLFormatsError as exc:
             source.close()
             if not isinstance(exc, EnvironmentFailureError) and (
-                env := environment_failure(exc, path=source.name, doing="reading")
+                env := _environment_failure(exc, path=source.name, doing="reading")
             ):  # e.g. "cannot open: too many open files" is not a corrupt file
                 env.format, env.member = fmt.name, exc.member
                 raise env from exc
@@ -92,7 +92,7 @@ def _read_source(
             raise
         except Exception as exc:
             source.close()
-            raise plugin_crashed(exc, stage="read", format=fmt.name, plugin=fmt.plugin, path=source.name) from exc
+            raise _plugin_crashed(exc, stage="read", format=fmt.name, plugin=fmt.plugin, path=source.name) from exc
         if source.filename and fmt.spec.extension_match(source.filename) == 0:
             others = [f.name for f in registry.formats() if f.spec.extension_match(source.filename)]
             if others:
@@ -205,12 +205,12 @@ def _merge_labels(image: Project, labels: Project, *, path: str) -> Project:
 
 def _split_options(options: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, int]]:
     """The caller's options as ``(format options, the core's select)``."""
-    from .spec import parse_select
+    from .spec import _parse_select
 
     given = dict(options or {})
     if not all(isinstance(k, str) for k in given):
         raise InvalidOptionError("option names must be strings", hint=f"got {sorted(map(repr, given))}")
-    return given, parse_select(given.pop("select", None))
+    return given, _parse_select(given.pop("select", None))
 
 
 def read_all(
@@ -377,14 +377,14 @@ def write(
             fmt.spec.write(project, tmp, wopts)
         except DLFormatsError as exc:
             if not isinstance(exc, EnvironmentFailureError) and (
-                env := environment_failure(exc, path=str(dst), doing="writing")
+                env := _environment_failure(exc, path=str(dst), doing="writing")
             ):
                 env.format, env.member = fmt.name, exc.member
                 raise env from exc
             _at_target(exc, fmt, tmp, dst)
             raise
         except Exception as exc:
-            crashed = plugin_crashed(exc, stage="write", format=fmt.name, plugin=fmt.plugin, path=str(dst))
+            crashed = _plugin_crashed(exc, stage="write", format=fmt.name, plugin=fmt.plugin, path=str(dst))
             raise _at_target(crashed, fmt, tmp, dst) from exc
     return dst
 
@@ -536,3 +536,6 @@ def formats() -> list[dict[str, Any]]:
     What ``dlformats formats --json`` prints under ``"formats"``.
     """
     return [f.to_json() for f in get_registry().formats()]
+
+
+__all__ = ["convert", "formats", "info", "read", "read_all", "validate", "write"]

@@ -16,8 +16,8 @@ Nothing is read until a plane is asked for; ``LazyArray[c, t]`` reads one plane.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import (
     AmbiguousInputError,
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 AXIS_LETTERS = "TZBCSYX"
 """Axis letters accepted in ``axes=``: T time, Z depth, B batch, C channel, S sample, Y height, X width."""
 
-FRAME_AXES = "TZB"
+_FRAME_AXES = "TZB"
 
 
 def check_axes(axes: str, shape: tuple[int, ...], *, path: str | None = None, letters: str = AXIS_LETTERS) -> str:
@@ -108,7 +108,7 @@ class LazyArray:
             if not 0 <= index < size:
                 raise InvalidOptionError(f"select {letter}={index} out of range 0..{size - 1}", path=path)
         sizes = dict(zip(axes, shape))
-        frame_axes = [a for a in FRAME_AXES if a in axes and sizes[a] > 1 and a not in select]
+        frame_axes = [a for a in _FRAME_AXES if a in axes and sizes[a] > 1 and a not in select]
         if len(frame_axes) > 1:
             first, second = frame_axes[:2]
             raise AmbiguousInputError(
@@ -221,7 +221,7 @@ class LazyArray:
 
         if self.limits is not None:
             self.limits.check(
-                "array_bytes", nbytes(self.shape, self.dtype), "array too large to hold in memory", path=self.path
+                "array_bytes", _nbytes(self.shape, self.dtype), "array too large to hold in memory", path=self.path
             )
         out = np.empty(self.shape, self.dtype)
         for c in range(self.shape[0]):
@@ -233,10 +233,67 @@ class LazyArray:
         return f"LazyArray(shape={self.shape}, dtype={self.dtype}, from axes {self._axes!r})"
 
 
-def nbytes(shape: tuple[int, ...], dtype: Any) -> int:
+def _nbytes(shape: tuple[int, ...], dtype: Any) -> int:
     """Bytes an array of ``shape`` and ``dtype`` would take (Python ints: no overflow)."""
     import math
 
     import numpy as np
 
     return math.prod(int(s) for s in shape) * np.dtype(dtype).itemsize
+
+
+_T = TypeVar("_T")
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def prefetch(items: Iterable[_T], depth: int = 3, *, name: str = "dlformats-prefetch") -> Iterator[_T]:
+    """``items`` in order, produced on a helper thread at most ``depth`` ahead of the caller.
+
+    For writers: the next planes are read and computed (numpy and most codecs release the
+    GIL) while the caller compresses and writes the current one.  An exception raised while
+    producing an item is raised here, in its place.  Closing the iterator early (a ``break``,
+    an error in the caller) stops the helper thread before this returns.
+    """
+    import queue
+    import threading
+
+    pending: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                pending.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put(_Failed(exc))
+            return
+        put(end)
+
+    worker = threading.Thread(target=produce, name=name, daemon=True)
+    worker.start()
+    try:
+        while (item := pending.get()) is not end:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+__all__ = ["AXIS_LETTERS", "LazyArray", "check_axes", "prefetch"]

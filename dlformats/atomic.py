@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import DLFormatsError, InvalidOptionError, environment_failure
+from .errors import DLFormatsError, InvalidOptionError, _environment_failure
 
 try:
     import fcntl
@@ -116,7 +116,7 @@ def _check_target(target: Path, directory: bool) -> None:
 
 def _failure(exc: OSError, target: Path, doing: str) -> DLFormatsError:
     """The error for an ``OSError`` met while writing ``target``: a failure of the machine when it is one."""
-    env = environment_failure(exc, path=str(target), doing=doing, writing=True)
+    env = _environment_failure(exc, path=str(target), doing=doing, writing=True)
     if env is not None:
         return env
     return DLFormatsError(f"{doing} failed: {exc.strerror or exc}", path=str(target))
@@ -304,3 +304,6 @@ def _restore(box: Path) -> None:
         if os.path.lexists(dest):
             continue  # the replacement (or a later write) is in place: the old one is obsolete
         os.rename(entry.path, dest)  # an error keeps the box, and the data in it
+
+
+__all__ = ["STALE_AFTER", "TEMPORARY", "atomic_target", "remove_stale_temporaries"]

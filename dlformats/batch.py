@@ -46,10 +46,10 @@ if TYPE_CHECKING:
 CONVERTED, SKIPPED, FAILED = "converted", "skipped", "failed"
 """The status of a source in a batch."""
 
-INTERRUPTED = "interrupted"
+_INTERRUPTED = "interrupted"
 """The status, in the report of a stopped batch, of sources not yet done."""
 
-DASK_EXTRA = "pip install 'dlformats[dask]'"
+_DASK_EXTRA = "pip install 'dlformats[dask]'"
 
 
 @dataclass
@@ -247,7 +247,7 @@ def convert_many(
                 run(todo, record)
     except BaseException:
         if report is not None:
-            done = [r or BatchResult(t.source, t.labels, INTERRUPTED) for r, t in zip(results, tasks)]
+            done = [r or BatchResult(t.source, t.labels, _INTERRUPTED) for r, t in zip(results, tasks)]
             write_report(done, report, to=fmt_name, out_dir=out, started=started, interrupted=True)
         raise
     final = [r for r in results if r is not None]
@@ -576,7 +576,7 @@ def _show_warning(message: Any, category: Any, filename: str, lineno: int, file:
 
 @contextlib.contextmanager
 def _recorded_warnings() -> Iterator[list[str]]:
-    """Record the warnings this thread gives meanwhile (other threads' warnings are shown as usual)."""
+    """_Record the warnings this thread gives meanwhile (other threads' warnings are shown as usual)."""
     if warnings.showwarning is not _show_warning:
         _SHOWWARNING[:] = [warnings.showwarning]
         warnings.showwarning = _show_warning
@@ -635,13 +635,13 @@ def _convert(task: _Task) -> list[str]:
 
 
 # ------------------------------------------------------------------ running the tasks
-Record = Callable[[BatchResult, int], None]
+_Record = Callable[[BatchResult, int], None]
 
 
 @contextlib.contextmanager
 def _runner(
     executor: Executor | None, jobs: int | None, scheduler: str | None
-) -> Iterator[Callable[[list[_Task], Record], None]]:
+) -> Iterator[Callable[[list[_Task], _Record], None]]:
     if executor is not None and scheduler is not None:
         raise InvalidOptionError("give an executor or a scheduler, not both")
     if executor is not None:
@@ -670,7 +670,7 @@ def _dask_executor(address: str) -> Iterator[Executor]:
         from distributed import Client
     except ImportError:
         raise UnsupportedFeatureError(
-            "running on a Dask scheduler needs dask.distributed, which is not installed", hint=DASK_EXTRA
+            "running on a Dask scheduler needs dask.distributed, which is not installed", hint=_DASK_EXTRA
         ) from None
     try:
         client = Client(address, set_as_default=False)
@@ -702,7 +702,7 @@ def _outcome(task: _Task, future: Future[Any]) -> BatchResult:
     return result
 
 
-def _run_on(executor: Executor, tasks: list[_Task], record: Record, *, window: int | None) -> None:
+def _run_on(executor: Executor, tasks: list[_Task], record: _Record, *, window: int | None) -> None:
     """Run ``tasks`` on ``executor``, at most ``window`` at once; record each result as it comes."""
     from concurrent.futures import FIRST_COMPLETED, wait
 
@@ -723,7 +723,7 @@ def _run_on(executor: Executor, tasks: list[_Task], record: Record, *, window: i
         raise
 
 
-def _run_on_pool(workers: int, tasks: list[_Task], record: Record) -> None:
+def _run_on_pool(workers: int, tasks: list[_Task], record: _Record) -> None:
     """Run ``tasks`` on a process pool of ``workers``, surviving workers that die.
 
     At most two tasks per worker are in flight, so when a worker dies (the pool is then

@@ -26,12 +26,12 @@ EXIT_INTERNAL = 3
 """A bug: an exception that is not a typed error."""
 EXIT_ENVIRONMENT = 4
 """The machine failed: disk full, permission denied, too many open files, the network."""
-STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+_STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 """Signals that stop the command cleanly (temporary removed, one line, exit 128 + the signal's number)."""
 
 
-class Interrupted(KeyboardInterrupt):
-    """Raised in the main thread when one of :data:`STOP_SIGNALS` arrives; ``signum`` says which.
+class _Interrupted(KeyboardInterrupt):
+    """Raised in the main thread when one of :data:`_STOP_SIGNALS` arrives; ``signum`` says which.
 
     A ``KeyboardInterrupt``, so that everything unwinds as for Ctrl-C: the write under way
     removes its temporary (:func:`dlformats.atomic.atomic_target`).
@@ -44,7 +44,7 @@ class Interrupted(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def _stop_on_signals() -> Iterator[None]:
-    """Turn SIGINT, SIGTERM and SIGHUP into :class:`Interrupted` while the command runs.
+    """Turn SIGINT, SIGTERM and SIGHUP into :class:`_Interrupted` while the command runs.
 
     A signal the parent set to be ignored (``nohup``, a background job) stays ignored, and
     so does a repeated signal while the first one unwinds (the temporary is being removed).
@@ -58,10 +58,10 @@ def _stop_on_signals() -> Iterator[None]:
         if stopping:
             return
         stopping.append(signum)
-        raise Interrupted(signum)
+        raise _Interrupted(signum)
 
     previous: dict[int, Any] = {}
-    for name in STOP_SIGNALS:
+    for name in _STOP_SIGNALS:
         sig = getattr(signal, name, None)
         if sig is None:
             continue
@@ -117,7 +117,7 @@ def _reading(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-class Progress:
+class _Progress:
     """A progress bar on stderr, shown only on a terminal and only after the first second."""
 
     def __init__(self, label: str, stream: Any = None) -> None:
@@ -145,7 +145,7 @@ class Progress:
 def _cmd_convert(args: argparse.Namespace) -> int:
     from .api import convert
 
-    progress = Progress("converting")
+    progress = _Progress("converting")
     try:
         written = convert(
             args.src,
@@ -225,7 +225,7 @@ def _cmd_formats(args: argparse.Namespace) -> int:
 def _show_format(name: str, *, as_json: bool) -> int:
     """``dlformats formats NAME``: the declaration of one format, its options and its plugin."""
     from .registry import get_registry
-    from .spec import CORE_READ_OPTIONS
+    from .spec import _CORE_READ_OPTIONS
 
     fmt = get_registry().get(name)
     if as_json:
@@ -241,7 +241,7 @@ def _show_format(name: str, *, as_json: bool) -> int:
     print(f"writes parts:  {', '.join(sorted(spec.writes)) if spec.write else '- (not writable)'}")
     if spec.read is not None:
         print("read options (--option KEY=VALUE):")
-        core = [f"{summary}: {text}" for summary, text in CORE_READ_OPTIONS.values()]
+        core = [f"{summary}: {text}" for summary, text in _CORE_READ_OPTIONS.values()]
         for line in [o.describe() for o in spec.read_options] + core:
             print(f"  {line}")
     if spec.write is not None:
@@ -425,7 +425,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 def _cmd_merge(args: argparse.Namespace) -> int:
     from .merging import merge
 
-    progress = Progress("merging")
+    progress = _Progress("merging")
     try:
         print(merge(args.src, args.dst, to=args.to_format, fit=args.fit, progress=progress, **_many(args)))
     finally:
@@ -451,7 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dlformats: error: {exc}", file=sys.stderr)
         return EXIT_ENVIRONMENT if isinstance(exc, EnvironmentFailureError) else EXIT_ERROR
     except KeyboardInterrupt as exc:
-        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        signum = exc.signum if isinstance(exc, _Interrupted) else signal.SIGINT
         print(f"dlformats: interrupted by {signal.Signals(signum).name}", file=sys.stderr)
         return 128 + signum
     except BrokenPipeError:
@@ -469,3 +469,6 @@ def _show_warning(message: Any, category: Any, filename: str, lineno: int, file:
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
+
+
+__all__ = ["EXIT_ENVIRONMENT", "EXIT_ERROR", "EXIT_INTERNAL", "EXIT_PROBLEMS", "build_parser", "main"]

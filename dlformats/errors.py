@@ -215,14 +215,14 @@ class NoWriterError(DLFormatsError):
     """No format can write to the requested target."""
 
 
-PLUGIN_STAGES = {"sniff": "sniffer", "read": "reader", "write": "writer", "validate": "dlformats_validate hook"}
+_PLUGIN_STAGES = {"sniff": "sniffer", "read": "reader", "write": "writer", "validate": "dlformats_validate hook"}
 """The stages at which the core calls plugin code, and what that code is called in messages."""
 
 
 class PluginCrashedError(DLFormatsError):
     """A plugin's code raised an unexpected exception: a bug in that plugin, not a problem of the file.
 
-    Raised by the core (see :func:`plugin_crashed`) when a sniffer, reader, writer or
+    Raised by the core (see :func:`_plugin_crashed`) when a sniffer, reader, writer or
     ``dlformats_validate`` hook lets anything but a :class:`DLFormatsError` escape.  The
     original exception is chained as ``__cause__``.  ``ReaderCrashedError`` is a deprecated
     name of this class.
@@ -239,10 +239,10 @@ class PluginCrashedError(DLFormatsError):
         super().__init__(reason, **kw)  # type: ignore[arg-type]
 
 
-def plugin_crashed(
+def _plugin_crashed(
     exc: BaseException, *, stage: str, format: str | None, plugin: str | None, path: str | None = None
 ) -> DLFormatsError:
-    """The error to raise (``raise plugin_crashed(...) from exc``) when plugin code raised ``exc`` unexpectedly.
+    """The error to raise (``raise _plugin_crashed(...) from exc``) when plugin code raised ``exc`` unexpectedly.
 
     Every place where the core calls plugin code (sniffers, readers, writers, validate
     hooks) routes unexpected exceptions through here, so that they are judged the same
@@ -252,13 +252,13 @@ def plugin_crashed(
     naming the stage, the format and the plugin.
     """
     doing = {"sniff": "sniffing", "read": "reading", "write": "writing", "validate": "validating"}.get(stage, stage)
-    env = environment_failure(exc, path=path, doing=doing, writing=stage == "write")
+    env = _environment_failure(exc, path=path, doing=doing, writing=stage == "write")
     if env is not None:
         env.format = format
         return env
     if isinstance(exc, MemoryError):
         return DLFormatsError(f"out of memory while {doing}", path=path, format=format)
-    what = PLUGIN_STAGES.get(stage, stage)
+    what = _PLUGIN_STAGES.get(stage, stage)
     owner = f"of format {format!r} (plugin {plugin})" if format is not None else f"of plugin {plugin}"
     return PluginCrashedError(
         f"the {what} {owner} crashed: {type(exc).__name__}: {exc}",
@@ -349,7 +349,7 @@ def environment_error(exc: OSError, *, path: str | None, doing: str = "") -> Env
     return EnvironmentFailureError(reason, errno=exc.errno, path=path, hint=_ERRNO_HINTS.get(exc.errno))
 
 
-def environment_failure(
+def _environment_failure(
     exc: BaseException, *, path: str | None, doing: str = "", writing: bool = False
 ) -> EnvironmentFailureError | None:
     """The :class:`EnvironmentFailureError` to raise instead of a plugin crash caused by the machine.
@@ -454,6 +454,7 @@ __all__ = [
     "PluginFailure",
     "UnsafeArchiveError",
     "UnsupportedFeatureError",
+    "environment_error",
 ]
 
 

@@ -82,3 +82,6 @@ def dlformats_validate(project: Project) -> list[Problem]:
     :class:`dlformats.errors.PluginCrashedError` (stage ``"validate"``) naming the plugin.
     """
     raise NotImplementedError
+
+
+__all__ = ["PROJECT_NAME", "dlformats_formats", "dlformats_validate", "hookimpl", "hookspec"]

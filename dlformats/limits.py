@@ -39,8 +39,8 @@ from dataclasses import dataclass
 
 from .errors import InvalidOptionError, LimitExceededError
 
-GiB = 1 << 30
-MiB = 1 << 20
+_GiB = 1 << 30
+_MiB = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -74,15 +74,15 @@ class Limits:
         download_seconds: deadline for a whole download (connecting, headers, redirects and body), in seconds.
     """
 
-    array_bytes: int = 256 * MiB
-    total_bytes: int = 1024 * GiB
-    member_bytes: int = 256 * MiB
+    array_bytes: int = 256 * _MiB
+    total_bytes: int = 1024 * _GiB
+    member_bytes: int = 256 * _MiB
     archive_entries: int = 100_000
-    json_bytes: int = 8 * MiB
+    json_bytes: int = 8 * _MiB
     json_depth: int = 64
-    csv_bytes: int = 8 * MiB
+    csv_bytes: int = 8 * _MiB
     tiff_pages: int = 1_000_000
-    download_bytes: int = 16 * GiB
+    download_bytes: int = 16 * _GiB
     download_seconds: float = 60
 
     def check(self, name: str, found: int, what: str, **where: object) -> None:
@@ -113,7 +113,7 @@ class Limits:
 
 def _parse_size(text: str, item: str) -> int:
     scale = 1
-    suffixes = {"K": 1 << 10, "M": MiB, "G": GiB, "T": 1 << 40}
+    suffixes = {"K": 1 << 10, "M": _MiB, "G": _GiB, "T": 1 << 40}
     if text[-1:].upper() in suffixes:
         scale = suffixes[text[-1].upper()]
         text = text[:-1]
@@ -123,3 +123,6 @@ def _parse_size(text: str, item: str) -> int:
 
 
 DEFAULT_LIMITS = Limits()
+
+
+__all__ = ["DEFAULT_LIMITS", "Limits"]

@@ -448,7 +448,7 @@ def _pixel_problems(project: Project) -> Iterator[Problem]:
 # --------------------------------------------------------------- label values
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
-RELABEL_HINT = (
+_RELABEL_HINT = (
     "relabel them to consecutive ids with write option relabel=true (--write-option relabel=true) "
     "or dlformats.relabel(project), or write .npy/.npz, which keep 64-bit labels"
 )
@@ -557,7 +557,7 @@ def checked_labels(
     raise InconsistentDataError(
         f"labels (y) {message}",
         problems=[Problem("y", message)],
-        hint="labels must be whole numbers: round them or cast them to an integer type" if whole else RELABEL_HINT,
+        hint="labels must be whole numbers: round them or cast them to an integer type" if whole else _RELABEL_HINT,
     )
 
 
@@ -931,6 +931,8 @@ def apply_export_rule(y: Any, cells: Iterable[Cell]) -> tuple[np.ndarray, list[C
 
 
 __all__ = [
+    "INT32_MAX",
+    "INT32_MIN",
     "PARTS",
     "ArrayLike",
     "Cell",

@@ -53,7 +53,7 @@ from .errors import (
     NoWriterError,
     PluginError,
     PluginFailure,
-    plugin_crashed,
+    _plugin_crashed,
 )
 from .spec import FormatSpec
 
@@ -65,7 +65,7 @@ ENTRY_POINT_GROUP = "dlformats.plugins"
 DISABLE_ENV = "DLFORMATS_DISABLE_PLUGINS"
 PREFER_ENV = "DLFORMATS_PREFER"
 BUILTIN_DISTRIBUTION = "dlformats"
-HOOKS = tuple(name for name in vars(hookspecs) if name.startswith(f"{hookspecs.PROJECT_NAME}_"))
+_HOOKS = tuple(name for name in vars(hookspecs) if name.startswith(f"{hookspecs.PROJECT_NAME}_"))
 """The hooks of :mod:`dlformats.hookspecs`."""
 
 
@@ -79,7 +79,7 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def parse_prefer(text: str) -> dict[str, str]:
+def _parse_prefer(text: str) -> dict[str, str]:
     """``"png=my-plugin, npz=other-dist"`` as ``{format: plugin or distribution}``."""
     out: dict[str, str] = {}
     for item in text.split(","):
@@ -169,7 +169,7 @@ class Registry:
         if disabled is None:
             disabled = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
         self.disabled = disabled
-        self.prefer = dict(parse_prefer(os.environ.get(PREFER_ENV, "")) if prefer is None else prefer)
+        self.prefer = dict(_parse_prefer(os.environ.get(PREFER_ENV, "")) if prefer is None else prefer)
         self._loaded = not load
         self._lock = threading.RLock()
 
@@ -195,7 +195,7 @@ class Registry:
         """Register ``plugin`` with pluggy and check its hooks; return what is wrong, or ``None``."""
         # pluggy takes only marked functions; an unmarked one named like a hook would be ignored in silence.
         unmarked = [
-            h for h in HOOKS if callable(getattr(plugin, h, None)) and self._pm.parse_hookimpl_opts(plugin, h) is None
+            h for h in _HOOKS if callable(getattr(plugin, h, None)) and self._pm.parse_hookimpl_opts(plugin, h) is None
         ]
         if unmarked:
             return f"{', '.join(unmarked)} is not marked @hookimpl (from dlformats import hookimpl)"
@@ -212,7 +212,9 @@ class Registry:
                     continue
                 function = getattr(impl.function, "__name__", caller.name)
                 if not caller.has_spec():
-                    problems.append(f"{function} implements {caller.name!r}, not a dlformats hook ({', '.join(HOOKS)})")
+                    problems.append(
+                        f"{function} implements {caller.name!r}, not a dlformats hook ({', '.join(_HOOKS)})"
+                    )
                 elif impl.hookwrapper or impl.wrapper:
                     problems.append(f"{function} is a hook wrapper of {caller.name}; dlformats calls no wrappers")
         if problems:
@@ -434,7 +436,9 @@ class Registry:
             except DLFormatsError:
                 raise
             except Exception as exc:
-                raise plugin_crashed(exc, stage="sniff", format=spec.name, plugin=fmt.plugin, path=source.name) from exc
+                raise _plugin_crashed(
+                    exc, stage="sniff", format=spec.name, plugin=fmt.plugin, path=source.name
+                ) from exc
             if said is True:
                 content, note = 1, "content matches"
             elif said is False:
@@ -498,7 +502,7 @@ class Registry:
                 except DLFormatsError:
                     raise
                 except Exception as exc:
-                    raise plugin_crashed(exc, stage="validate", format=None, plugin=plugin.name) from exc
+                    raise _plugin_crashed(exc, stage="validate", format=None, plugin=plugin.name) from exc
         return out
 
 
@@ -511,12 +515,6 @@ def get_registry() -> Registry:
     if _REGISTRY is None:
         _REGISTRY = Registry()
     return _REGISTRY
-
-
-def reset_registry() -> None:
-    """Forget the process-wide registry, so that the next use rediscovers plugins (tests)."""
-    global _REGISTRY
-    _REGISTRY = None
 
 
 @contextmanager
@@ -540,3 +538,15 @@ def use_registry(registry: Registry) -> Iterator[Registry]:
         yield registry
     finally:
         _REGISTRY = previous
+
+
+__all__ = [
+    "BUILTIN_DISTRIBUTION",
+    "DISABLE_ENV",
+    "ENTRY_POINT_GROUP",
+    "PREFER_ENV",
+    "RegisteredFormat",
+    "Registry",
+    "get_registry",
+    "use_registry",
+]

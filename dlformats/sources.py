@@ -31,12 +31,12 @@ from .errors import DLFormatsError, InvalidOptionError, environment_error
 from .limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
-    from .archive import SafeZip
+    from .containers.archive import SafeZip
 
 SourceLike = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes], "Source"]
 """Anything :func:`open_source` accepts."""
 
-HEAD_BYTES = 4096
+_HEAD_BYTES = 4096
 
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 _PREAD = hasattr(os, "pread")
@@ -206,7 +206,7 @@ class _PositionalReader(io.RawIOBase):
         return f"<dlformats handle {self.name!r} at {self._pos}>"
 
 
-def describe_head(head: bytes) -> str:
+def _describe_head(head: bytes) -> str:
     """Name the kind of file its leading bytes show (for messages)."""
     kinds = [
         (b"PK\x03\x04", "zip archive"),
@@ -354,7 +354,7 @@ class Source:
             self._head = b""
         if self._head is None:
             with self.open() as fh:
-                self._head = fh.read(HEAD_BYTES)
+                self._head = fh.read(_HEAD_BYTES)
         return self._head
 
     @property
@@ -370,10 +370,10 @@ class Source:
 
     def describe(self) -> str:
         """What the leading bytes say this is."""
-        return describe_head(self.head)
+        return _describe_head(self.head)
 
     def zip(self) -> SafeZip | None:
-        """The file opened as a :class:`~dlformats.archive.SafeZip`, or ``None`` if it is not a zip.
+        """The file opened as a :class:`~dlformats.containers.archive.SafeZip`, or ``None`` if it is not a zip.
 
         Opened once and cached; unsafe archives raise here.
         """
@@ -381,7 +381,7 @@ class Source:
             if not self.head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
                 self._zip = None
             else:
-                from .archive import SafeZip
+                from .containers.archive import SafeZip
 
                 self._zip = SafeZip(self)
         return self._zip or None
@@ -390,6 +390,28 @@ class Source:
         """Member names of a zip (junk removed, one enclosing folder stripped), or ``None``."""
         archive = self.zip()
         return None if archive is None else archive.names
+
+    def zip_holding(self, *members: str) -> tuple[SafeZip, str]:
+        """The zip of a format known by its members: ``(archive, name)``, ``name`` the first of ``members`` it holds.
+
+        Names match case-insensitively, as :meth:`~dlformats.containers.archive.SafeZip.find`.
+        Raises :class:`~dlformats.errors.NotMyFormat` when the source is not a zip or holds
+        none of ``members`` (the next candidate reader may take it), and
+        :class:`~dlformats.errors.UnsafeArchiveError` when a member is itself an archive: a
+        format whose members are known never reads one (see
+        :func:`~dlformats.containers.archive.refuse_nested`).
+        """
+        from .containers.archive import refuse_nested
+        from .errors import NotMyFormat
+
+        archive = self.zip()
+        if archive is None:
+            raise NotMyFormat(f"content is {self.describe()}, not a zip archive")
+        found = archive.find(*members)
+        if found is None:
+            raise NotMyFormat(f"the zip has no {' or '.join(members)}")
+        refuse_nested(archive)
+        return archive, found
 
     def sibling(self, name: str) -> Path | None:
         """A file next to this one on disk (for multi-file formats), or ``None``."""
@@ -483,3 +505,6 @@ def _dup(src: Any, path: Path) -> OpenFile | None:
         pass
     os.close(fd)
     return None
+
+
+__all__ = ["OpenFile", "Source", "SourceLike", "open_source"]

@@ -15,21 +15,19 @@ if TYPE_CHECKING:
     from .model import Project
     from .sources import Source
 
-ReadResult = "Project | list[Project]"
-
 OPTION_TYPES: tuple[type, ...] = (bool, int, float, str)
 """The types an :class:`Option` may declare."""
 
 INDEX_TARGETS = ("channels", "frames", "features")
 """What an integer write option may index (:attr:`Option.index_of`), checked against the project."""
 
-CORE_READ_OPTIONS = {
+_CORE_READ_OPTIONS = {
     "select": ("select ({axis letter: index})", "every format: keep one plane of an axis, e.g. {'Z': 0} (--select Z=0)")
 }
 """Read options the core takes for every format (given to readers as :class:`ReadOptions` fields):
 ``{name: (summary, help)}``."""
 
-CORE_WRITE_OPTIONS = {
+_CORE_WRITE_OPTIONS = {
     "relabel": (
         "relabel (true/false)",
         "every format: renumber the labels to consecutive ids per feature first (values int32 cannot hold)",
@@ -38,7 +36,7 @@ CORE_WRITE_OPTIONS = {
 """Write options the core takes for every format (applied before the writer runs): ``{name: (summary, help)}``."""
 
 RESERVED_OPTION_NAMES = frozenset(
-    {"select", "role", "axes", "limits", "format", "progress", "name", "labels", *CORE_WRITE_OPTIONS}
+    {"select", "role", "axes", "limits", "format", "progress", "name", "labels", *_CORE_WRITE_OPTIONS}
 )
 """Names a format may not declare: they are the core's own inputs."""
 
@@ -207,7 +205,7 @@ def _convert(kind: type, value: Any) -> tuple[Any, str | None]:
     return None, "must be a string"
 
 
-def parse_select(value: Any) -> dict[str, int]:
+def _parse_select(value: Any) -> dict[str, int]:
     """The core's ``select`` option checked: ``{axis letter: plane index}``, letters upper-cased.
 
     Raises :class:`~dlformats.errors.InvalidOptionError` for anything else.  Whether the
@@ -263,7 +261,7 @@ class ReadOptions:
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise InvalidOptionError(f"role {self.role!r} is not one of {', '.join(ROLES)}", option="role")
-        object.__setattr__(self, "select", parse_select(self.select))
+        object.__setattr__(self, "select", _parse_select(self.select))
 
 
 @dataclass(frozen=True)
@@ -434,7 +432,7 @@ class FormatSpec:
         declared = self.write_options if writing else self.read_options
         shown = [o.summary() for o in declared]
         if not writing:
-            shown += [summary for summary, _ in CORE_READ_OPTIONS.values()]
+            shown += [summary for summary, _ in _CORE_READ_OPTIONS.values()]
         kind = "write" if writing else "read"
         if not shown:
             return f"format {self.name!r} takes no {kind} options"
@@ -451,7 +449,7 @@ class FormatSpec:
         out = {name: option.default for name, option in declared.items()}
         kind = "write" if writing else "read"
         valid = [o.describe() for o in declared.values()]
-        core = CORE_WRITE_OPTIONS if writing else CORE_READ_OPTIONS
+        core = _CORE_WRITE_OPTIONS if writing else _CORE_READ_OPTIONS
         valid += [f"{summary}: {text}" for summary, text in core.values()]
         hint = f"{self.option_summary(writing=writing)}; details: dlformats formats {self.name}"
         for key, value in given.items():
@@ -508,10 +506,26 @@ def parts(*names: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def as_list(result: Project | Iterable[Project]) -> list[Project]:
+def _as_list(result: Project | Iterable[Project]) -> list[Project]:
     """Normalise a reader's result to a list of projects."""
     from .model import Project
 
     if isinstance(result, Project):
         return [result]
     return list(result)
+
+
+__all__ = [
+    "INDEX_TARGETS",
+    "OPTION_TYPES",
+    "RESERVED_OPTION_NAMES",
+    "ROLES",
+    "FormatSpec",
+    "Option",
+    "ReadOptions",
+    "Reader",
+    "Sniffer",
+    "WriteOptions",
+    "Writer",
+    "parts",
+]

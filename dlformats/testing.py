@@ -222,3 +222,18 @@ def fixtures_dir() -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
+
+
+__all__ = [
+    "HEAVY_MODULES",
+    "assert_arrays_equal",
+    "assert_projects_equal",
+    "check_declared",
+    "check_import_light",
+    "check_read",
+    "check_roundtrip",
+    "check_sniff",
+    "fixtures_dir",
+    "make_project",
+    "plugin_of",
+]

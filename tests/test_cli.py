@@ -12,11 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_example_plugin import DLEX, _env
 from test_example_plugin import site as site  # the session fixture installing the example plugin
 
+import dlformats
 from dlformats import testing
+from dlformats.cli import main
 
 
 def run(*args: str, site: Path | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -201,3 +204,26 @@ def test_limit_applies_and_names_itself(site, dlex):
     assert "array_bytes" in line and "96 > array_bytes 10" in line and "--limit array_bytes=N" in line
     done = run("info", str(dlex), "--limit", "array_bytes=1K", "--limit", "json_depth=3", site=site)
     assert done.returncode == 0, done.stderr
+
+
+# ------------------------------------------------------------------ a separate labels file (in process)
+def test_cli_labels_option(zt_pair, tmp_path):
+    image_path, labels_path, image, labels = zt_pair
+    out = tmp_path / "out.npz"
+    argv = ["convert", str(image_path), str(out), "--labels", str(labels_path), "--axes", "ZTYX"]
+    argv += ["--labels-axes", "ZTYX", "--select", "Z=1", "--labels-option", 'select={"z": 0}']
+    assert main(argv) == 0
+    back = dlformats.read(out)
+    assert np.array_equal(np.asarray(back.y)[0], labels[0]) and np.array_equal(np.asarray(back.X)[0], image[1])
+
+
+def test_convert_and_cli_honour_the_labels_format(zt_pair, tmp_path, capsys):
+    image_path, labels_path, _, _ = zt_pair
+    kw = {"axes": "ZTYX", "labels_axes": "ZTYX", "options": {"select": {"Z": 0}}}
+    with pytest.raises(dlformats.DLFormatsError) as info:
+        dlformats.convert(image_path, tmp_path / "o.npz", labels=labels_path, labels_format="tiff", **kw)
+    assert info.value.path == str(labels_path) and "tiff" in str(info.value)
+    assert dlformats.convert(image_path, tmp_path / "o.npz", labels=labels_path, labels_format="npy", **kw)
+    argv = ["convert", str(image_path), str(tmp_path / "c.npz"), "--labels", str(labels_path), "--labels-from", "tiff"]
+    assert main([*argv, "--axes", "ZTYX", "--labels-axes", "ZTYX", "--select", "Z=0"]) == 2
+    assert "tiff" in capsys.readouterr().err

@@ -705,3 +705,9 @@ def test_a_careless_distribution_is_reported_and_every_other_format_converts(car
     assert (
         done.returncode == 2 and "careless (format Bad Name)" in done.stderr and "careless (format png)" in done.stderr
     )
+
+
+def test_no_writer_at_all_says_so():
+    with pytest.raises(NoWriterError) as info:
+        Registry(load=False).writer_for("out.zip")
+    assert "one of  or" not in str(info.value) and "no installed plugin writes" in str(info.value)

@@ -25,6 +25,8 @@ from dlformats.errors import (
     InvalidOptionError,
     LimitExceededError,
     NetworkError,
+    NotMyFormat,
+    UnsafeArchiveError,
 )
 from dlformats.sources import open_source
 
@@ -289,3 +291,29 @@ def test_open_source_keeps_the_download_name(server, download_dir):
         assert src.filename == "ядра_細胞.tif" and src.suffix == ".tif"
         assert src.path is not None and Path(src.path).parent.parent == download_dir
     assert list(download_dir.iterdir()) == []
+
+
+def test_nul_bytes_are_not_text():
+    assert open_source(b"abc\x00\x00def").describe() == "unrecognised binary data"
+    assert open_source(b"plain words\n").describe() == "text"
+
+
+def test_a_zip_format_known_by_its_members_opens_it_or_declines():
+    def zipped(members):
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as zf:
+            for name, data in members.items():
+                zf.writestr(name, data)
+        return out.getvalue()
+
+    source = open_source(zipped({"dimensions.json": b"{}", "raw.dat": b""}), name="e.zip")
+    archive, name = source.zip_holding("edit.json", "DIMENSIONS.json")
+    assert name == "dimensions.json" and archive is source.zip()
+    with pytest.raises(NotMyFormat, match=r"the zip has no edit\.json"):
+        source.zip_holding("edit.json")
+    with pytest.raises(NotMyFormat, match="content is text, not a zip archive"):
+        open_source(b"plain words\n").zip_holding("edit.json")
+    nested = open_source(zipped({"edit.json": b"{}", "inner.zip": b"PK\x03\x04"}), name="n.zip")
+    with pytest.raises(UnsafeArchiveError, match="nested archive") as info:
+        nested.zip_holding("edit.json")
+    assert (info.value.path, info.value.member) == ("n.zip", "inner.zip")

@@ -83,7 +83,10 @@ class Options:
 
 
 def parse_options(extra: Mapping[str, Any], *, writing: bool) -> Options:
-    """The ``ctc`` options (declared in :data:`READ_OPTIONS` / :data:`WRITE_OPTIONS`, typed by the core) checked.
+    """The ``ctc`` options as :class:`Options`: ``extra`` (plus ``select`` when reading) as the core gives them.
+
+    The core has checked them against :data:`READ_OPTIONS` / :data:`WRITE_OPTIONS` (types,
+    choices, ``feature`` a feature of the project); only what depends on the value is left.
 
     Read options:
 
@@ -108,27 +111,12 @@ def parse_options(extra: Mapping[str, Any], *, writing: bool) -> Options:
       frames from the division on get a new track with no parent; a daughter that starts too early keeps
       no parent link).
     """
-    layout = extra.get("layout")
-    allowed = ("res", "gt") if writing else LAYOUTS
-    if layout is not None and layout not in allowed:
-        raise InvalidOptionError(f"layout {layout!r} is not one of {', '.join(allowed)}", format=FORMAT)
     if not writing:
-        select = extra.get("select")
-        if select is not None and not isinstance(select, Mapping):
-            raise InvalidOptionError(f"select {select!r} must map an axis letter to an index", format=FORMAT)
-        return Options(layout=layout, select=select)
-    feature = extra.get("feature", 0)
-    if isinstance(feature, bool) or not isinstance(feature, int) or feature < 0:
-        raise InvalidOptionError(f"feature {feature!r} must be a label feature index (0, 1, ...)", format=FORMAT)
-    image = extra.get("image")
-    if image is not None and (not isinstance(image, (str, os.PathLike)) or not str(image)):
-        raise InvalidOptionError(f"image {image!r} must name a folder", format=FORMAT)
-    conflicts = extra.get("conflicts", "refuse")
-    if conflicts not in CONFLICTS:
-        raise InvalidOptionError(f"conflicts {conflicts!r} is not one of {', '.join(CONFLICTS)}", format=FORMAT)
-    return Options(
-        layout=layout or "res", feature=feature, image=None if image is None else str(image), conflicts=conflicts
-    )
+        return Options(layout=extra["layout"], select=extra.get("select"))
+    image = extra["image"]
+    if image == "":
+        raise InvalidOptionError("image='' must name a folder", option="image", format=FORMAT)
+    return Options(layout=extra["layout"], feature=extra["feature"], image=image, conflicts=extra["conflicts"])
 
 
 @dataclass(frozen=True)

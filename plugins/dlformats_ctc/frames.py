@@ -37,7 +37,7 @@ def read_tiff(path: Path, limits: Limits, *, labels: bool) -> tuple[Any, str]:
     """
     import numpy as np
 
-    from dlformats import tiffio
+    from dlformats.containers import tiffio
 
     name = str(path)
     tif = tiffio.open_tiff(path, name=name, limits=limits)

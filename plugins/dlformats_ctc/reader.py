@@ -23,6 +23,7 @@ from dlformats import (
     ReadOptions,
     UnsupportedFeatureError,
 )
+from dlformats.model import INT32_MAX
 
 from . import MASK_NAMES, SEG_NAME, SEG_SLICE_NAME, Layout, detect, parse_options
 from .frames import FrameFile, FrameStack, list_dir, read_tiff, signature
@@ -30,7 +31,6 @@ from .frames import FrameFile, FrameStack, list_dir, read_tiff, signature
 if TYPE_CHECKING:
     from dlformats.sources import Source
 
-INT32_MAX = 2**31 - 1
 _LINE = re.compile(r"-?\d{1,18}")
 SHOWN = 8
 """Problems shown in an error's message (all are in its ``problems``)."""
@@ -425,8 +425,8 @@ def _read_raw(layout: Layout, select: Any, limits: Limits) -> Project:
     """A raw folder (``tTTT.tif``): the image, one file per frame, all of one shape and dtype."""
     import numpy as np
 
-    from dlformats import tiffio
     from dlformats.arrays import LazyArray
+    from dlformats.containers import tiffio
 
     files, problems, _ = frame_files(layout.folder, MASK_NAMES["raw"], limits)
     folder = str(layout.folder)

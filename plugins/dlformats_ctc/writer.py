@@ -35,11 +35,6 @@ def write(project: Project, path: Path, options: WriteOptions) -> None:
         raise UnsupportedFeatureError("a CTC folder holds label masks; the project has no labels")
     if project.y is None:
         raise UnsupportedFeatureError("a CTC folder holds label masks; the project lists cells but has no label image")
-    if not 0 <= opts.feature < project.num_features:
-        raise InvalidOptionError(
-            f"feature {opts.feature} is not a label feature of the project",
-            hint=f"use 0..{project.num_features - 1}",
-        )
     image_folder = _image_folder(project, path, opts, options.target)
     feature = opts.feature
     z_frames = project.frame_axis == "Z"

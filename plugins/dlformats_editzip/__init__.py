@@ -15,7 +15,8 @@ action's arguments with the right types (``draw``'s ``trace`` is a JSON string o
 along width, ``y`` along height, in pixels).  A missing ``writeMode`` means
 ``"overlap"``, as on the server.  :func:`write_edit_answer` writes the answer the
 client expects: ``labeled.dat`` first, then ``cells.json`` (the client reads them
-by position).
+by position).  In between, a server writes the mask its action made with the edit's
+write mode: :func:`dlformats_editzip.writemode.write_mask`.
 
 ``dlformats.read`` also reads an edit zip, as a one-frame project: ``y`` is
 ``(1, 1, height, width)``, ``X`` is the image if sent, cells are re-based to frame 0
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
 FORMAT = "dcl-edit-zip"
 EDIT = "edit.json"
 WRITE_MODES = ("overlap", "overwrite", "exclude")
+"""The write modes of DeepCell Label (the server defaults to ``overlap``, the client to ``exclude``);
+:mod:`dlformats_editzip.writemode` applies them."""
 DEFAULT_WRITE_MODE = "overlap"
 
 # Argument kinds: "cell" >= 1, "label" >= 0 (0 is background), "count" >= 0, "size" >= 1,
@@ -136,7 +139,7 @@ def _wire_args(action: str, args: dict[str, Any]) -> dict[str, Any]:
 
 def _check_edit(obj: Any, where: dict[str, Any], limits: Limits) -> tuple[int, int, str, dict[str, Any], str]:
     """Check ``edit.json``; return ``(height, width, action, typed args, write mode)``."""
-    from dlformats import buffers
+    from dlformats.containers import buffers
 
     if not isinstance(obj, dict):
         raise CorruptFileError(f"expected an object, found {type(obj).__name__}", **where)
@@ -203,7 +206,7 @@ def _coordinate(value: Any, axis: str, text: str, height: int, width: int, where
 def _check_trace(
     value: Any, text: str, height: int, width: int, where: dict[str, Any], limits: Limits
 ) -> list[tuple[int, int]]:
-    from dlformats.jsonio import load_json
+    from dlformats.containers.jsonio import load_json
 
     if not isinstance(value, str):
         raise CorruptFileError(
@@ -231,21 +234,11 @@ def _sniff(source: Source) -> bool:
 def _read_request(source: Source, limits: Limits) -> EditRequest:
     import numpy as np
 
-    from dlformats import buffers
-    from dlformats import parts as codecs
-    from dlformats.archive import refuse_nested
-    from dlformats.jsonio import load_json
+    from dlformats.containers import buffers, codecs
 
-    archive = source.zip()
-    if archive is None:
-        raise NotMyFormat("not a zip archive")
-    edit_name = archive.find(EDIT)
-    if edit_name is None:
-        raise NotMyFormat("the zip has no edit.json")
-    refuse_nested(archive)
+    archive, edit_name = source.zip_holding(EDIT)
     where = {"path": source.name, "member": edit_name}
-    edit = load_json(archive.read(edit_name), limits=limits, **where)
-    height, width, action, args, write_mode = _check_edit(edit, where, limits)
+    height, width, action, args, write_mode = _check_edit(archive.read_json(edit_name), where, limits)
 
     names = {n: archive.find(n) for n in ("labeled.dat", "cells.json", "raw.dat")}
     missing = [n for n in ("labeled.dat", "cells.json") if names[n] is None]
@@ -265,11 +258,7 @@ def _read_request(source: Source, limits: Limits) -> EditRequest:
         image = np.array(image)
     cells_member = names["cells.json"]
     assert cells_member is not None
-    cells, _ = codecs.cells_from_json(
-        load_json(archive.read(cells_member), path=source.name, member=cells_member, limits=limits),
-        path=source.name,
-        member=cells_member,
-    )
+    cells, _ = codecs.cells_from_json(archive.read_json(cells_member), path=source.name, member=cells_member)
     frames = sorted({(cell.t, cell.c) for cell in cells})
     if len(frames) > 1:
         raise CorruptFileError(
@@ -348,8 +337,8 @@ def _frame_bytes(array: Any, dtype: str, shape: tuple[int, int] | None, what: st
 
 def edit_bytes(request: EditRequest) -> bytes:
     """The edit zip of ``request``, members in the client's order (edit.json, cells.json, labeled.dat, raw.dat)."""
-    from dlformats import parts as codecs
-    from dlformats.jsonio import dump_json
+    from dlformats.containers import codecs
+    from dlformats.containers.jsonio import dump_json
     from dlformats.limits import DEFAULT_LIMITS
 
     edit = request.to_json()
@@ -373,7 +362,7 @@ def edit_bytes(request: EditRequest) -> bytes:
 
 def answer_bytes(labels: Any, cells: list[Cell]) -> bytes:
     """The server's answer zip: ``labeled.dat`` (``(height, width)`` int32, little-endian), then ``cells.json``."""
-    from dlformats import parts as codecs
+    from dlformats.containers import codecs
 
     return _zip_bytes(
         [("labeled.dat", _frame_bytes(labels, "<i4", None, "labels")), ("cells.json", codecs.cells_to_json(cells))]

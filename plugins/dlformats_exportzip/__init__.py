@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dlformats import FormatSpec, Option, hookimpl
-from dlformats.errors import CorruptFileError, NotMyFormat, UnsupportedFeatureError
+from dlformats.errors import CorruptFileError, UnsupportedFeatureError
 from dlformats.spec import parts
 
 if TYPE_CHECKING:
@@ -45,23 +45,12 @@ def _sniff(source: Source) -> bool:
 
 # ------------------------------------------------------------------ reading
 def _read(source: Source, options: ReadOptions) -> Project:
-    import numpy as np
-
-    from dlformats import buffers
-    from dlformats import parts as codecs
-    from dlformats.archive import refuse_nested
-    from dlformats.jsonio import load_json
+    from dlformats.containers import buffers, codecs
     from dlformats.model import Project
 
-    archive = source.zip()
-    if archive is None:
-        raise NotMyFormat("not a zip archive")
-    dims_name = archive.find(DIMENSIONS)
-    if dims_name is None:
-        raise NotMyFormat("the zip has no dimensions.json")
-    refuse_nested(archive)
+    archive, dims_name = source.zip_holding(DIMENSIONS)
     limits = options.limits
-    dims = load_json(archive.read(dims_name), path=source.name, member=dims_name, limits=limits)
+    dims = archive.read_json(dims_name)
     where = {"path": source.name, "member": dims_name}
     if not isinstance(dims, dict):
         raise CorruptFileError(f"expected an object of sizes, found {type(dims).__name__}", **where)
@@ -94,8 +83,7 @@ def _read(source: Source, options: ReadOptions) -> Project:
     )
 
     def json_member(name: str) -> Any:
-        member = names[name]
-        return load_json(archive.read(member), path=source.name, member=member, limits=limits)
+        return archive.read_json(names[name])
 
     channel_names = codecs.channels_from_json(json_member("channels.json"), path=source.name)
     if len(channel_names) != channels:
@@ -108,13 +96,7 @@ def _read(source: Source, options: ReadOptions) -> Project:
         channel_names = []
     cells, has_c = codecs.cells_from_json(json_member("cells.json"), path=source.name, member=names["cells.json"])
     if not has_c:
-
-        def values_in(c: int, t: int) -> set[int] | None:
-            if c >= features:
-                return None
-            return set(np.unique(y[c, t]).tolist()) if 0 <= t < frames else set()
-
-        cells = codecs.assign_features(cells, values_in)
+        cells = codecs.assign_features(cells, y)
     cell_types = codecs.cell_types_from_json(
         json_member("cellTypes.json"), path=source.name, member=names["cellTypes.json"]
     )
@@ -145,9 +127,8 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
 
     import numpy as np
 
-    from dlformats import buffers
-    from dlformats import parts as codecs
-    from dlformats.jsonio import dump_json
+    from dlformats.containers import buffers, codecs
+    from dlformats.containers.jsonio import dump_json
 
     if project.X is None:
         raise UnsupportedFeatureError("an export zip needs an image (raw.dat); this project has only labels")

@@ -66,7 +66,10 @@ WRITE_OPTIONS = (
 
 
 def parse_options(extra: Mapping[str, Any], *, writing: bool) -> Options:
-    """The ``geff`` options (declared in :data:`READ_OPTIONS` / :data:`WRITE_OPTIONS`, typed by the core) checked.
+    """The ``geff`` options as :class:`Options`: ``extra`` (plus ``select`` when reading) as the core gives them.
+
+    The core has checked them against :data:`READ_OPTIONS` / :data:`WRITE_OPTIONS` (types,
+    choices); only what depends on the value (``group`` a path inside the folder) is left.
 
     Read options:
 
@@ -86,21 +89,14 @@ def parse_options(extra: Mapping[str, Any], *, writing: bool) -> Options:
     * ``segmentation`` (bool, default True): write the labels; False writes the graph alone.
     * ``zarr_format`` (int, default 2): 2 or 3.
     """
-    group = extra.get("group", "")
-    if not isinstance(group, str) or (group and any(p in ("", ".", "..") for p in group.split("/"))):
-        raise InvalidOptionError(f"group {group!r} must be a path of group names inside the folder", format=FORMAT)
-    segmentation = extra.get("segmentation", True)
-    if not isinstance(segmentation, bool):
-        raise InvalidOptionError(f"segmentation {segmentation!r} must be true or false", format=FORMAT)
+    group = extra["group"]
+    if group and any(p in ("", ".", "..") for p in group.split("/")):
+        raise InvalidOptionError(
+            f"group {group!r} must be a path of group names inside the folder", option="group", format=FORMAT
+        )
     if not writing:
-        select = extra.get("select")
-        if select is not None and not isinstance(select, Mapping):
-            raise InvalidOptionError(f"select {select!r} must map an axis letter to an index", format=FORMAT)
-        return Options(group=group, segmentation=segmentation, select=select)
-    zarr_format = extra.get("zarr_format", 2)
-    if zarr_format not in (2, 3) or isinstance(zarr_format, bool):
-        raise InvalidOptionError(f"zarr_format {zarr_format!r} must be 2 or 3", format=FORMAT)
-    return Options(group=group, segmentation=segmentation, zarr_format=int(zarr_format))
+        return Options(group=group, segmentation=extra["segmentation"], select=extra.get("select"))
+    return Options(group=group, segmentation=extra["segmentation"], zarr_format=extra["zarr_format"])
 
 
 def sniff(source: Source) -> bool | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dlformats import CorruptFileError, Limits, UnsafeArchiveError, UnsupportedFeatureError
-from dlformats.jsonio import load_json
+from dlformats.containers.jsonio import load_json
 
 GEFF_KEY = "geff"
 MAX_UP = 8

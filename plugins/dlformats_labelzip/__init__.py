@@ -11,7 +11,7 @@ A label zip holds the labels as one of:
 
 plus, optionally, ``spots.csv``, ``lineage.json`` (deepcell-tracking), and the
 ``cells.json`` / ``divisions.json`` of an earlier project.  macOS junk and one
-enclosing folder are ignored (see :class:`dlformats.archive.SafeZip`).
+enclosing folder are ignored (see :class:`dlformats.containers.archive.SafeZip`).
 
 The result is a project with labels only: ``y`` is ``(features, frames, height,
 width)`` int32 and ``X`` is ``None``; give it as ``labels=`` to :func:`dlformats.read`
@@ -29,6 +29,7 @@ not part of a label zip.
 from __future__ import annotations
 
 import io
+import math
 import posixpath
 import warnings
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ from dlformats.errors import (
 from dlformats.spec import parts
 
 if TYPE_CHECKING:
-    from dlformats.archive import SafeZip
+    from dlformats.containers.archive import SafeZip
     from dlformats.model import Cell, Division, Project
     from dlformats.sources import Source
     from dlformats.spec import ReadOptions, WriteOptions
@@ -161,7 +162,7 @@ def _read(source: Source, options: ReadOptions) -> Project:
     divisions, lineage_problems = _divisions(archive, layout)
     spots = None
     if "spots.csv" in layout.parts:
-        from dlformats.parts import spots_from_csv
+        from dlformats.containers.codecs import spots_from_csv
 
         member = layout.parts["spots.csv"]
         spots = spots_from_csv(archive.read(member), path=source.name, member=member, limits=options.limits)
@@ -214,7 +215,7 @@ def _select(options: ReadOptions, axes: str) -> dict[str, int]:
 
 def _single(archive: SafeZip, member: str, options: ReadOptions) -> Any:
     from dlformats.arrays import LazyArray
-    from dlformats.npyio import from_member
+    from dlformats.containers.npyio import from_member
 
     from .members import default_axes, tiff_series
 
@@ -241,7 +242,7 @@ def _single(archive: SafeZip, member: str, options: ReadOptions) -> Any:
 
 
 def _stack(archive: SafeZip, named: dict[str, tuple[int, int]], options: ReadOptions) -> Any:
-    from dlformats.arrays import LazyArray, nbytes
+    from dlformats.arrays import LazyArray
 
     from .members import TiffStack, plane_2d, tiff_info
 
@@ -288,7 +289,7 @@ def _stack(archive: SafeZip, named: dict[str, tuple[int, int]], options: ReadOpt
             )
     assert first is not None
     shape = (len(features), len(batches), *first[1])
-    options.limits.check("total_bytes", nbytes(shape, "int32"), "labels too large", path=path)
+    options.limits.check("total_bytes", math.prod(shape) * 4, "labels too large", path=path)
     members = {(f - features.start, b - batches.start): name for (b, f), name in grid.items()}
     stack = TiffStack(archive.source, members, shape, dtype)
     return LazyArray(stack, "CBYX", labels=True, path=path, default_frame_axis="B", limits=options.limits)
@@ -298,43 +299,20 @@ def _cells(archive: SafeZip, layout: Layout, y: Any) -> list[Cell] | None:
     member = layout.parts.get("cells.json")
     if member is None:
         return None
-    import numpy as np
+    from dlformats.containers.codecs import assign_features, cells_from_json
 
-    from dlformats.jsonio import load_json
-    from dlformats.parts import assign_features, cells_from_json
-
-    path = archive.source.name
-    obj = load_json(archive.read(member), path=path, member=member, limits=archive.limits)
-    cells, has_c = cells_from_json(obj, path=path, member=member)
-    if has_c or y.shape[0] == 1:
-        return cells
-
-    def values_in(c: int, t: int) -> set[int] | None:
-        if c >= y.shape[0]:
-            return None
-        if not 0 <= t < y.shape[1]:
-            return set()
-        return set(np.unique(y[c, t]).tolist())
-
-    return assign_features(cells, values_in)
+    cells, has_c = cells_from_json(archive.read_json(member), path=archive.source.name, member=member)
+    return cells if has_c else assign_features(cells, y)
 
 
 def _divisions(archive: SafeZip, layout: Layout) -> tuple[list[Division], list[str]]:
     """The divisions (``divisions.json`` wins over ``lineage.json``) and the lineage's problems."""
-    from dlformats.jsonio import load_json
-    from dlformats.parts import merge_divisions
+    from dlformats.containers.codecs import merge_divisions
 
-    path = archive.source.name
-    found: dict[str, Any] = {"divisions.json": None, "lineage.json": None}
-    for name in found:
-        member = layout.parts.get(name)
-        found[name] = (
-            None if member is None else load_json(archive.read(member), path=path, member=member, limits=archive.limits)
-        )
     return merge_divisions(
-        found["divisions.json"],
-        found["lineage.json"],
-        path=path,
+        archive.read_json("divisions.json"),  # None when absent
+        archive.read_json("lineage.json"),
+        path=archive.source.name,
         divisions_member=layout.parts.get("divisions.json", "divisions.json"),
         lineage_member=layout.parts.get("lineage.json", "lineage.json"),
     )
@@ -346,7 +324,7 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
 
     import tifffile
 
-    from dlformats.parts import cells_to_json, divisions_to_json, spots_to_csv
+    from dlformats.containers.codecs import cells_to_json, divisions_to_json, spots_to_csv
 
     features, frames = project.num_features, project.num_frames
     total = features * frames

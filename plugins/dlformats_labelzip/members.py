@@ -1,6 +1,6 @@
 """Decoding the TIFF members of a label zip (one TIFF, or a batch/feature stack of TIFFs), and default axes.
 
-``.npy`` members are read with :func:`dlformats.npyio.from_member`.  Everything is
+``.npy`` members are read with :func:`dlformats.containers.npyio.from_member`.  Everything is
 read from the archive in place or in memory (never extracted).  Declared sizes
 (the TIFF tags) are checked against :class:`dlformats.Limits` before pixels are
 allocated.  numpy and tifffile are imported inside functions so
@@ -25,7 +25,7 @@ from dlformats.errors import (
 )
 
 if TYPE_CHECKING:
-    from dlformats.archive import SafeZip
+    from dlformats.containers.archive import SafeZip
     from dlformats.sources import Source
 
 STACK_NAME = re.compile(r"batch_([0-9]+)_feature_([0-9]+)\.tiff?\Z", re.IGNORECASE)
@@ -59,8 +59,8 @@ class TiffInfo:
 
 
 def _open(archive: SafeZip, member: str) -> Any:
-    """Open a TIFF member with :func:`dlformats.tiffio.open_tiff`: in place when stored uncompressed on disk."""
-    from dlformats.tiffio import open_tiff
+    """Open a TIFF member with :func:`dlformats.containers.tiffio.open_tiff`: in place when stored uncompressed."""
+    from dlformats.containers.tiffio import open_tiff
 
     name, limits = archive.source.name, archive.limits
     stored = archive.stored_range(member)
@@ -101,7 +101,7 @@ def tiff_info(archive: SafeZip, member: str) -> TiffInfo:
 
 def tiff_plane(archive: SafeZip, member: str) -> Any:
     """Decode a one-plane TIFF member (length-1 axes allowed) as a 2-D numpy array."""
-    from dlformats.tiffio import series_array
+    from dlformats.containers.tiffio import series_array
 
     where = {"path": archive.source.name, "member": member}
     with _open(archive, member) as tif:
@@ -116,7 +116,7 @@ def tiff_series(archive: SafeZip, member: str, series: int | None) -> tuple[Any,
 
     Only OME and ImageJ files name their axes; a plain TIFF's axes are left to the caller.
     """
-    from dlformats.tiffio import series_array, series_axes
+    from dlformats.containers.tiffio import series_array, series_axes
 
     where = {"path": archive.source.name, "member": member}
     tif = _open(archive, member)
@@ -152,7 +152,7 @@ class TiffStack:
     def __init__(
         self, source: Source, members: dict[tuple[int, int], str], shape: tuple[int, int, int, int], dtype: Any
     ) -> None:
-        from dlformats.archive import SafeZip
+        from dlformats.containers.archive import SafeZip
 
         self._archive = SafeZip(source)
         weakref.finalize(self, self._archive.close)

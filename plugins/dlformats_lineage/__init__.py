@@ -11,7 +11,7 @@ say ``divisionFrame`` for ``frame_div``.
 
 Reading gives a project without arrays: cells from ``frames`` (value = cell =
 label, feature 0, one per frame) and divisions (see
-:func:`dlformats.parts.lineage_to_divisions`).  Every rule of a valid lineage that
+:func:`dlformats.containers.codecs.lineage_to_divisions`).  Every rule of a valid lineage that
 can be checked without the labels is checked at once: problems that leave the
 divisions well defined are reported in one :class:`~dlformats.DLFormatsWarning`
 (and listed in ``project.metadata["lineage_problems"]``); problems that leave a
@@ -47,8 +47,8 @@ from dlformats import (
     WriteOptions,
     hookimpl,
 )
-from dlformats.jsonio import dump_json, int_key, load_json
-from dlformats.parts import divisions_to_lineage, lineage_to_divisions, report_lineage_problems
+from dlformats.containers.codecs import divisions_to_lineage, lineage_to_divisions, report_lineage_problems
+from dlformats.containers.jsonio import dump_json, load_json
 from dlformats.sources import Source
 from dlformats.spec import parts
 
@@ -101,7 +101,7 @@ def read(source: Source, options: ReadOptions) -> Project:
     messages = report_lineage_problems(problems, path=source.name)
     cells: set[Cell] = set()
     for key, entry in obj.items():
-        label = int_key(key)  # lineage_to_divisions has checked every key and frame
+        label = int(key)  # lineage_to_divisions has checked every key (plain integers) and frame
         cells.update(Cell(label, label, int(t), 0) for t in entry.get("frames", []))
     project = Project(cells=sorted(cells), divisions=divisions, frame_axis="T")
     if messages:

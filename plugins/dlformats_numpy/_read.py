@@ -18,7 +18,7 @@ from dlformats.errors import (
 )
 
 if TYPE_CHECKING:
-    from dlformats.archive import SafeZip
+    from dlformats.containers.archive import SafeZip
     from dlformats.model import CellType, Project
     from dlformats.sources import Source
     from dlformats.spec import ReadOptions
@@ -122,7 +122,7 @@ def _load_member(
     ``small`` members (names, embeddings) become Python lists, so they are bounded
     like the JSON files they stand for (``limits.json_bytes``) and may hold strings.
     """
-    from dlformats import npyio
+    from dlformats.containers import npyio
 
     limit = "json_bytes" if small else "array_bytes"
     array = npyio.from_member(archive, member, limits=options.limits, kinds=kinds, limit=limit)
@@ -133,7 +133,7 @@ def _load_member(
 
 def _load_npy(source: Source, options: ReadOptions) -> Any:
     """Map an ``.npy`` file on disk; view an in-memory one without copying."""
-    from dlformats import npyio
+    from dlformats.containers import npyio
 
     if source.file is not None:  # mapped from the source's open file, never reopened by name
         return npyio.map_file(source.file, limits=options.limits, name=source.name)

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dlformats.containers.npyio import NUMERIC_KINDS, write_npy
 from dlformats.errors import UnsupportedFeatureError
-from dlformats.npyio import NUMERIC_KINDS, write_npy
 
 if TYPE_CHECKING:
     from dlformats.model import Project

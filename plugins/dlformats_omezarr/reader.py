@@ -613,7 +613,7 @@ def _omero_names(image: Multiscale, X: Any) -> list[str]:
 
 # ------------------------------------------------------------------ the dlformats key
 def _apply_sidecar(project: Project, root: Group, reader: StoreReader, label_names: list[str], level: int) -> None:
-    from dlformats import parts as codecs
+    from dlformats.containers import codecs
 
     side = root.attributes.get(SIDECAR_KEY)
     if side is None:

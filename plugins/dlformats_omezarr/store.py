@@ -4,7 +4,7 @@ Every file of the store is read through :class:`StoreReader`:
 
 * a key must stay inside the store: ``..``, absolute keys and symbolic links whose target
   lies outside the store's folder are refused (:class:`~dlformats.errors.UnsafeArchiveError`);
-* metadata files are at most ``Limits.json_bytes`` and parsed strictly (:mod:`dlformats.jsonio`);
+* metadata files are at most ``Limits.json_bytes`` and parsed strictly (:mod:`dlformats.containers.jsonio`);
 * array declarations are checked before zarr sees them (:meth:`StoreReader.array_info`): an
   allow-list of dtypes (bool, integers, floats) and codecs (no pickle, no object arrays), chunk
   and array sizes against :class:`~dlformats.Limits`;
@@ -35,8 +35,8 @@ from zarr.abc.store import OffsetByteRequest, RangeByteRequest, SuffixByteReques
 from zarr.core.buffer import default_buffer_prototype
 from zarr.storage import LocalStore
 
+from dlformats.containers.jsonio import load_json
 from dlformats.errors import CorruptFileError, DLFormatsError, UnsafeArchiveError, UnsupportedFeatureError
-from dlformats.jsonio import load_json
 from dlformats.limits import Limits
 
 METADATA_NAMES = ("zarr.json", ".zattrs", ".zarray", ".zgroup", ".zmetadata")

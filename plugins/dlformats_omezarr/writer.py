@@ -191,7 +191,7 @@ def _write(project: Project, path: Path, options: WriteOptions, opts: dict[str, 
     import zarr
     from zarr.storage import LocalStore
 
-    from dlformats import parts as codecs
+    from dlformats.containers import codecs
     from dlformats.model import CellTable, plan_export, present_values
 
     if project.X is None and project.y is None:
@@ -210,7 +210,7 @@ def _write(project: Project, path: Path, options: WriteOptions, opts: dict[str, 
         for c in range(channels):
             low, high = math.inf, -math.inf
             batch = _Batch(arrays, layout, c, dtype, _down_image)
-            for t, plane in _prefetched(project.image_frame, c, layout.frames):
+            for t, plane in _frames(project.image_frame, c, layout.frames):
                 plane = np.ascontiguousarray(plane, dtype=dtype)
                 if plane.size:
                     low, high = min(low, _finite(plane, np.nanmin)), max(high, _finite(plane, np.nanmax))
@@ -228,7 +228,7 @@ def _write(project: Project, path: Path, options: WriteOptions, opts: dict[str, 
         for c, name in enumerate(names):
             group = labels_group.create_group(name)
             batch = _Batch(layout.create(group, 1, np.int32), layout, 0, np.dtype(np.int32), _down_labels)
-            for t, plane in _prefetched(project.label_frame, c, layout.frames):
+            for t, plane in _frames(project.label_frame, c, layout.frames):
                 if plan is not None:
                     plane = plan.apply(plane, c, t)
                 else:  # no cells: every positive value is its own cell; negatives become 0
@@ -348,51 +348,12 @@ def _derived_cells(planes: list[tuple[Any, int, int]], table: Any) -> Any:
     return table(values[order], values[order], t[order], c[order])
 
 
-class _Failed:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-def _prefetched(frame: Any, c: int, frames: int) -> Any:
+def _frames(frame: Any, c: int, frames: int) -> Any:
     """``(t, frame(c, t))`` for every frame, read on a helper thread ahead of the caller.
 
     The source's decoding (a TIFF page, a zarr chunk) overlaps the compression and writing
-    of the previous plane; at most :data:`PREFETCH` planes wait in memory.  An error of
-    the reader is raised here, in order.
+    of the previous plane; at most :data:`PREFETCH` planes wait in memory.
     """
-    import queue
-    import threading
+    from dlformats.arrays import prefetch
 
-    items: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH)
-    stop = threading.Event()
-    end = object()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                items.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for t in range(frames):
-                if not put((t, frame(c, t))):
-                    return
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-            put(_Failed(exc))
-            return
-        put(end)
-
-    worker = threading.Thread(target=produce, name="dlformats-omezarr-planes", daemon=True)
-    worker.start()
-    try:
-        while (item := items.get()) is not end:
-            if isinstance(item, _Failed):
-                raise item.error
-            yield item
-    finally:
-        stop.set()
-        worker.join()
+    return prefetch(((t, frame(c, t)) for t in range(frames)), PREFETCH, name="dlformats-omezarr-planes")

@@ -44,19 +44,17 @@ from dlformats import (
     CorruptFileError,
     FormatSpec,
     InvalidOptionError,
-    NotMyFormat,
     Option,
     Project,
     UnsupportedFeatureError,
     hookimpl,
 )
-from dlformats.archive import refuse_nested
-from dlformats.jsonio import dump_json, load_json
+from dlformats.containers.jsonio import dump_json
 from dlformats.spec import parts
-from dlformats.zipwriter import ZipWriter
+from dlformats_projectzip.zipwriter import ZipWriter
 
 if TYPE_CHECKING:
-    from dlformats.archive import SafeZip
+    from dlformats.containers.archive import SafeZip
     from dlformats.sources import Source
     from dlformats.spec import ReadOptions, WriteOptions
 
@@ -117,8 +115,8 @@ def _lazy(archive: SafeZip, name: str, source: Source, *, labels: bool) -> tuple
     (its client ignores T): LazyArray drops length-1 axes and refuses, naming the option,
     a file with both Z and T longer than one.
     """
-    from dlformats import tiffio
     from dlformats.arrays import LazyArray
+    from dlformats.containers import tiffio
 
     where = {"name": source.name, "member": name, "limits": source.limits}
     location = _tiff_location(archive, name, source)
@@ -150,24 +148,14 @@ def _lazy(archive: SafeZip, name: str, source: Source, *, labels: bool) -> tuple
 
 
 def _read(source: Source, options: ReadOptions) -> Project:
-    from dlformats import parts as codecs
+    from dlformats.containers import codecs
 
-    archive = source.zip()
-    if archive is None:
-        raise NotMyFormat("not a zip archive")
+    archive, _ = source.zip_holding(*X_NAMES, *Y_NAMES)
     x_name = archive.find(*X_NAMES)
     y_name = archive.find(*Y_NAMES)
-    if x_name is None and y_name is None:
-        raise NotMyFormat("no X.ome.tiff or y.ome.tiff member")
     if x_name is None:
         raise CorruptFileError("project zip has y.ome.tiff but no X.ome.tiff", path=source.name)
-    refuse_nested(archive)
-
-    def member_json(name: str) -> Any:
-        found = archive.find(name)
-        if found is None:
-            return None
-        return load_json(archive.read(found), path=source.name, member=found, limits=source.limits)
+    member_json = archive.read_json
 
     X, ome_channels = _lazy(archive, x_name, source, labels=False)
     y = None
@@ -187,8 +175,8 @@ def _read(source: Source, options: ReadOptions) -> Project:
     cells_json = member_json("cells.json")
     if cells_json is not None:
         cells, has_c = codecs.cells_from_json(cells_json, path=source.name)
-        if not has_c and y is not None and y.shape[0] > 1:
-            cells = _assign_features(cells, y)
+        if not has_c and y is not None:
+            cells = codecs.assign_features(cells, y)
 
     divisions, lineage_problems = codecs.merge_divisions(
         member_json("divisions.json"), member_json("lineage.json"), path=source.name
@@ -222,22 +210,6 @@ def _read(source: Source, options: ReadOptions) -> Project:
     if lineage_problems:
         project.metadata["lineage_problems"] = lineage_problems
     return project
-
-
-def _assign_features(cells: list[Any], y: Any) -> list[Any]:
-    """Cells of an older zip lack ``"c"``: find the feature(s) whose labels hold each value."""
-    import numpy as np
-
-    from dlformats.parts import assign_features
-
-    def values_in(c: int, t: int) -> set[int] | None:
-        if c >= y.shape[0]:
-            return None
-        if t >= y.shape[1]:
-            return set()
-        return set(np.unique(y[c, t]).tolist())
-
-    return assign_features(cells, values_in)
 
 
 # ------------------------------------------------------------------ writing
@@ -296,7 +268,8 @@ def _needs_bigtiff(shape: tuple[int, ...], dtype: Any) -> bool:
 def _write(project: Project, path: Path, options: WriteOptions) -> None:
     import numpy as np
 
-    from dlformats import parts as codecs
+    from dlformats.arrays import prefetch
+    from dlformats.containers import codecs
     from dlformats.model import plan_export, present_values
 
     if project.X is None:
@@ -352,7 +325,8 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
         with archive.member("y.ome.tiff") as member:
             _write_ome(
                 member,
-                _prefetched(y_planes()),
+                # the export rule of the next planes runs on a helper thread while tifffile compresses
+                prefetch(y_planes(), name="dlformats-projectzip-planes"),
                 (features, frames, height, width),
                 np.dtype(np.int32),
                 project.features,
@@ -390,55 +364,6 @@ def _derived_cells(planes: list[Any]) -> Any:
     c = np.concatenate([np.full(len(v), c) for v, _, c in planes])
     order = np.lexsort((values, c, t))
     return CellTable(values[order], values[order], t[order], c[order])
-
-
-class _Failed:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-def _prefetched(planes: Any, depth: int = 3) -> Any:
-    """Compute the next planes on a helper thread while tifffile compresses the previous ones.
-
-    numpy and the codecs release the GIL, so on two cores the export rule and the
-    compression overlap.  An error in the producer is re-raised here, in order.
-    """
-    import queue
-    import threading
-
-    items: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    end = object()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                items.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for plane in planes:
-                if not put(plane):
-                    return
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-            put(_Failed(exc))
-            return
-        put(end)
-
-    worker = threading.Thread(target=produce, name="dlformats-planes", daemon=True)
-    worker.start()
-    try:
-        while (item := items.get()) is not end:
-            if isinstance(item, _Failed):
-                raise item.error
-            yield item
-    finally:
-        stop.set()
-        worker.join()
 
 
 @hookimpl

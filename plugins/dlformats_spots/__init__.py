@@ -5,7 +5,7 @@ Coordinates are pixels (``x`` along width, ``y`` along height), floats; line end
 are CRLF or LF.  DeepCell Label writes ``x,y[,cell assignment per feature...]``;
 tables from elsewhere (e.g. a pandas export whose first, unnamed column is the
 index) may hold ``x`` and ``y`` anywhere.  Every other column is kept, by name and
-in file order (see :func:`dlformats.parts.spots_from_csv`).
+in file order (see :func:`dlformats.containers.codecs.spots_from_csv`).
 
 A spots table alone gives a project of spots only (no image, no labels); merge
 it with an image with ``dlformats.read(image, labels="spots.csv")``.  The writer
@@ -22,8 +22,8 @@ import warnings
 from pathlib import Path
 
 from dlformats import DLFormatsWarning, FormatSpec, NotMyFormat, Project, ReadOptions, WriteOptions, hookimpl
+from dlformats.containers.codecs import spots_from_csv, spots_to_csv
 from dlformats.errors import CorruptFileError, environment_error
-from dlformats.parts import spots_from_csv, spots_to_csv
 from dlformats.sources import Source
 from dlformats.spec import parts
 

@@ -4,7 +4,7 @@ Reads plain TIFF, ImageJ hyperstacks, OME-TIFF (one file, or several files liste
 first file's OME-XML or by a companion ``.companion.ome`` file), BigTIFF, either byte
 order, strips or tiles, pyramids (the full-resolution level), deflate / LZW / zstd /
 packbits / ... compression (imagecodecs), bool, integer and float samples, RGB(A)
-interleaved or planar.  The file is opened through :mod:`dlformats.tiffio`: the IFD chain
+interleaved or planar.  The file is opened through :mod:`dlformats.containers.tiffio`: the IFD chain
 is walked first (loops, bad offsets, ``Limits.tiff_pages``), tifffile's warnings become
 :class:`~dlformats.errors.CorruptFileError`, and planes are read lazily, one page at a time,
 so a stack larger than memory converts.
@@ -14,7 +14,7 @@ Axes (letters ``TZBCSYX``; T, Z, B become frames, C and S channels, see
 
 1. ``axes=`` given by the caller: used as is, checked against the series' shape.
 2. OME or ImageJ metadata, or another tifffile series kind with real axis letters:
-   the file's axes (mapped by :func:`dlformats.tiffio.series_axes`; a generic sequence
+   the file's axes (mapped by :func:`dlformats.containers.tiffio.series_axes`; a generic sequence
    ``I``/``Q`` becomes the first free of T, Z, B).
 3. Otherwise (plain TIFF, tifffile "shaped"), by number of dimensions, keeping tifffile's
    page structure (``YX``, ``YXS`` for samples per pixel, ``SYX`` for planar samples):
@@ -101,7 +101,7 @@ TIFFFILE_IMAGEJ_VERSION = "1.11a"  # what tifffile writes as the ImageJ version 
 
 # ------------------------------------------------------------------ reading
 def _read(source: Source, options: ReadOptions) -> Project:
-    from dlformats import tiffio
+    from dlformats.containers import tiffio
 
     if source.is_dir or not source.head.startswith(SIGNATURES):
         raise NotMyFormat(f"content is {source.describe()}, not TIFF")
@@ -114,7 +114,7 @@ def _read(source: Source, options: ReadOptions) -> Project:
 
 def _read_companion(source: Source, options: ReadOptions) -> Project:
     """A companion ``.ome`` XML file: open the first TIFF it lists, with the companion's OME-XML."""
-    from dlformats import tiffio
+    from dlformats.containers import tiffio
 
     xml = _companion_xml(source)
     if xml is None:
@@ -212,8 +212,8 @@ def _choose_series(tif: Any, source: Source, options: ReadOptions) -> tuple[Any,
 
 def _array_and_axes(tif: Any, series: Any, source: Source, options: ReadOptions) -> tuple[Any, str, str]:
     """The lazy series array, its axes and where they came from (``option``, ``file``, ``default``)."""
-    from dlformats import tiffio
     from dlformats.arrays import check_axes
+    from dlformats.containers import tiffio
 
     array = tiffio.series_array(series, name=source.name, limits=options.limits)
     if options.axes is not None:

@@ -16,9 +16,9 @@ from dlformats import (
     ReadOptions,
     UnsupportedFeatureError,
 )
-from dlformats.jsonio import load_json
-from dlformats.npyio import from_stream
-from dlformats.parts import lineage_to_divisions, report_lineage_problems
+from dlformats.containers.codecs import lineage_to_divisions, report_lineage_problems
+from dlformats.containers.jsonio import load_json
+from dlformats.containers.npyio import from_stream
 
 from .tarhead import tar_bytes
 
@@ -74,10 +74,10 @@ def _members(source: Source, options: ReadOptions) -> tuple[Any, Any, Any, set[s
     """``(lineage, raw, tracked, member names, lineage member name)`` from one pass over the archive.
 
     A member is taken by its name with the folder of the first member stripped, as
-    :class:`~dlformats.archive.SafeTar` strips a folder every member shares, until a
+    :class:`~dlformats.containers.archive.SafeTar` strips a folder every member shares, until a
     member outside that folder shows that none is shared.
     """
-    from dlformats.archive import SafeTar, refuse_nested
+    from dlformats.containers.archive import SafeTar, refuse_nested
 
     limits = options.limits
     found: dict[str, Any] = {}

@@ -22,10 +22,10 @@ from dlformats import (
     UnsupportedFeatureError,
     WriteOptions,
 )
-from dlformats.jsonio import dump_json
+from dlformats.containers.codecs import divisions_to_lineage
+from dlformats.containers.jsonio import dump_json
+from dlformats.containers.npyio import header_bytes
 from dlformats.model import derive_cells, plan_export
-from dlformats.npyio import header_bytes
-from dlformats.parts import divisions_to_lineage
 
 from .reader import LINEAGE, RAW, TRACKED
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from dlformats_editzip import ACTIONS, EditRequest, read_edit, write_edit, write_edit_answer
+from dlformats_editzip.writemode import write_mask
 
 import dlformats
 from dlformats import (
@@ -22,7 +23,6 @@ from dlformats import (
     UnsupportedFeatureError,
     testing,
 )
-from dlformats.writemode import write_mask
 
 FORMAT = "dcl-edit-zip"
 H, W = 5, 8  # non-square on purpose: the reference server swaps height and width for raw.dat

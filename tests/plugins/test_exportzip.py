@@ -252,7 +252,7 @@ def test_bad_export_zips_fail_with_a_typed_error_and_write_nothing(tmp_path, pro
 
 
 def test_dimensions_are_checked_before_any_buffer_is_read(tmp_path, project, monkeypatch):
-    from dlformats.archive import SafeZip
+    from dlformats.containers.archive import SafeZip
 
     read = SafeZip.read
     seen = []

@@ -552,3 +552,35 @@ def test_unsafe_member_names_are_refused(tmp_path):
     members = [*stack_members(labels(1, 1)), ("../escape.tif", tif(np.zeros((2, 2), np.uint8)))]
     with pytest.raises(dlformats.UnsafeArchiveError):
         dlformats.read(make_zip(tmp_path / "labels.zip", members))
+
+
+def _label_zip(path, lineage):
+    y = np.zeros((2, 6, 5), np.int32)
+    y[0, 1:3, 1:3] = 1
+    y[1, 1:2, 1:2] = 2
+    y[1, 3:4, 3:4] = 3
+    with zipfile.ZipFile(path, "w") as zf:
+        out = io.BytesIO()
+        np.save(out, y)
+        zf.writestr("y.npy", out.getvalue())
+        zf.writestr("lineage.json", json.dumps(lineage))
+    return path
+
+
+def test_label_zip_refuses_an_unusable_lineage(tmp_path):
+    lineage = {"1": {"label": 1, "frames": [0], "daughters": [1], "parent": 1}}  # its own daughter
+    with pytest.raises(dlformats.InconsistentDataError, match="lineage is unusable") as info:
+        dlformats.read(_label_zip(tmp_path / "labels.zip", lineage))
+    assert info.value.member == "lineage.json" and info.value.problems
+
+
+def test_label_zip_warns_once_and_keeps_lineage_problems(tmp_path):
+    lineage = {
+        "1": {"label": 1, "frames": [0], "daughters": [2, 3], "parent": None, "frame_div": 5},  # a warning
+        "2": {"label": 2, "frames": [1], "daughters": [], "parent": 1},
+        "3": {"label": 3, "frames": [1], "daughters": [], "parent": 1},
+    }
+    with pytest.warns(dlformats.DLFormatsWarning, match="lineage breaks") as record:
+        project = dlformats.read(_label_zip(tmp_path / "labels.zip", lineage))
+    assert len([w for w in record if "lineage breaks" in str(w.message)]) == 1
+    assert project.metadata["lineage_problems"]

@@ -25,6 +25,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+# Everything a plugin needs is importable from dlformats itself (its __all__); shared
+# container readers and writers (zip, JSON, TIFF, npy) are in dlformats.containers.
 from dlformats import (
     Cell,
     CorruptFileError,
@@ -34,12 +36,12 @@ from dlformats import (
     Option,
     Project,
     ReadOptions,
+    Source,
     UnsupportedFeatureError,
     WriteOptions,
     hookimpl,
+    parts,
 )
-from dlformats.sources import Source
-from dlformats.spec import parts
 
 MAGIC = b"DLEX 1\n"
 _INTEGER = re.compile(r"-?[0-9]+")

@@ -12,8 +12,8 @@ import math
 import re
 from typing import Any
 
-from .errors import CorruptFileError
-from .limits import DEFAULT_LIMITS, Limits
+from ..errors import CorruptFileError
+from ..limits import DEFAULT_LIMITS, Limits
 
 _INT_KEY = re.compile(r"-?[0-9]+\Z")
 
@@ -90,7 +90,7 @@ def load_json(
     return obj
 
 
-def int_key(key: str, *, what: str = "key", path: str | None = None, member: str | None = None) -> int:
+def _int_key(key: str, *, what: str = "key", path: str | None = None, member: str | None = None) -> int:
     """Return ``int(key)`` for a key of plain ASCII digits (optional ``-``); else raise ``CorruptFileError``."""
     if not isinstance(key, str) or not _INT_KEY.match(key):
         raise CorruptFileError(f"{what} {key!r} is not a plain integer", path=path, member=member)
@@ -111,3 +111,6 @@ def dump_json(obj: Any) -> bytes:
         raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
     return json.dumps(obj, default=default, allow_nan=False, ensure_ascii=False).encode("utf-8")
+
+
+__all__ = ["dump_json", "load_json"]

@@ -1,5 +1,9 @@
 """DeepCell Label's write modes: writing one cell's mask into a labelled frame whose values may encode several cells.
 
+What a server answering an edit zip does once the edit's action has made its mask:
+``labels, cells = write_mask(request.labels, request.cells, mask, cell, request.write_mode, t=t, c=c)``,
+then :func:`dlformats_editzip.write_edit_answer`.
+
 A frame of labels (``(height, width)`` int32) and the cells of that frame
 (:class:`~dlformats.model.Cell` entries with its ``t`` and ``c``) say which cells
 each pixel belongs to: a pixel of value ``v`` belongs to every cell listed with
@@ -44,17 +48,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import InvalidOptionError, UnsupportedFeatureError
-from .model import Cell
+from dlformats import Cell, InvalidOptionError, UnsupportedFeatureError
+from dlformats.model import INT32_MAX
+
+from . import WRITE_MODES
 
 if TYPE_CHECKING:
     import numpy as np
 
-WriteMode = Literal["overwrite", "exclude", "overlap"]
-WRITE_MODES: tuple[str, ...] = ("overwrite", "exclude", "overlap")
-"""The write modes of DeepCell Label (the server defaults to ``overlap``, the client to ``exclude``)."""
-
-INT32_MAX = 2**31 - 1
+WriteMode = Literal["overlap", "overwrite", "exclude"]
 
 
 def cell_sets(cells: Iterable[Cell], *, t: int = 0, c: int = 0) -> dict[int, frozenset[int]]:

@@ -17,7 +17,7 @@ import math
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import CorruptFileError, UnsupportedFeatureError
+from ..errors import CorruptFileError, UnsupportedFeatureError
 
 if TYPE_CHECKING:
     import numpy as np

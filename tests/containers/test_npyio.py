@@ -1,4 +1,4 @@
-"""dlformats.npyio: the one safe .npy parser every plugin uses."""
+"""dlformats.containers.npyio: the one safe .npy parser every plugin uses."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from dlformats.errors import CorruptFileError, LimitExceededError, UnsupportedFeatureError
-from dlformats.limits import Limits
-from dlformats.npyio import (
+from dlformats.containers.npyio import (
     FileArray,
     from_bytes,
     from_member,
@@ -20,6 +18,8 @@ from dlformats.npyio import (
     parse_header,
     write_npy,
 )
+from dlformats.errors import CorruptFileError, LimitExceededError, UnsupportedFeatureError
+from dlformats.limits import Limits
 from dlformats.sources import open_source
 from dlformats.testing import check_import_light
 
@@ -44,7 +44,7 @@ def zip_of(path, members, compression):
 
 
 def test_import_is_light():
-    check_import_light("dlformats.npyio")
+    check_import_light("dlformats.containers.npyio")
 
 
 def test_from_bytes_is_a_view_without_a_copy():

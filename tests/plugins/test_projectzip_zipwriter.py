@@ -1,4 +1,4 @@
-"""dlformats.zipwriter: members written in place by tifffile, read back by zipfile; ZIP64 past 4 GiB."""
+"""dlformats_projectzip.zipwriter: members written in place by tifffile, read back by zipfile; ZIP64 past 4 GiB."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 import tifffile
-
-from dlformats.zipwriter import ZipWriter
+from dlformats_projectzip.zipwriter import ZipWriter
 
 
 def test_in_place_tiff_and_deflated_members_read_back(tmp_path):

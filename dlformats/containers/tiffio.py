@@ -47,22 +47,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .errors import (
+from ..errors import (
     AmbiguousInputError,
     CorruptFileError,
     DLFormatsError,
     UnsupportedFeatureError,
     environment_error,
 )
-from .limits import Limits
+from ..limits import Limits
 
 # TIFF field types -> bytes per value (TIFF 6, BigTIFF); unknown types are left to tifffile.
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
 
-GENERIC_AXES = "IQ"
+_GENERIC_AXES = "IQ"
 """tifffile letters for a sequence of unknown meaning; :func:`series_axes` makes them frames."""
 
-KNOWN_AXES = "XYZTCS"
+_KNOWN_AXES = "XYZTCS"
 
 
 def _where(name: str, member: str | None) -> dict[str, Any]:
@@ -85,7 +85,7 @@ def walk_ifds(
     """Walk the IFD chain of the TIFF at ``offset`` in ``fh``; return its number of pages.
 
     With ``check_entries=False`` only the chain itself is checked (a pointer chase, several
-    times faster); the caller must then check each IFD's entries with :func:`check_ifd`
+    times faster); the caller must then check each IFD's entries with :func:`_check_ifd`
     before tifffile parses it.  ``offsets``, when given, receives every IFD's offset.
 
     Checks, without trusting the file: the header; every IFD and every out-of-line tag
@@ -350,7 +350,7 @@ def open_tiff(
 
 def _open_path(path: str | Path, where: dict[str, Any]) -> BinaryIO:
     """A handle over the file at ``path``, opened once (see :class:`dlformats.sources.OpenFile`)."""
-    from .sources import OpenFile
+    from ..sources import OpenFile
 
     try:
         file = OpenFile.open(path)
@@ -430,9 +430,9 @@ def series_axes(series: Any) -> str:
     out = []
     free = [a for a in "TZB" if a not in axes]
     for letter, length in zip(axes, shape):
-        if letter in KNOWN_AXES:
+        if letter in _KNOWN_AXES:
             out.append(letter)
-        elif letter in GENERIC_AXES and free:
+        elif letter in _GENERIC_AXES and free:
             out.append(free.pop(0))
         else:
             names = {"R": "tile", "E": "lambda", "A": "angle", "P": "phase", "H": "lifetime", "M": "mosaic"}
@@ -650,17 +650,6 @@ class TiffSeriesArray:
         return data if dtype is None else data.astype(dtype)
 
 
-__all__ = [
-    "TiffSeriesArray",
-    "ome_file_names",
-    "open_tiff",
-    "series_array",
-    "series_axes",
-    "tifffile_problems",
-    "walk_ifds",
-]
-
-
 # ------------------------------------------------------------------ OME planes without a series
 def _layout(fh: BinaryIO, offset: int) -> tuple[str, str, int, str, int]:
     """Byte order, count format, entry size, offset format and inline room of the TIFF at ``offset``."""
@@ -672,7 +661,7 @@ def _layout(fh: BinaryIO, offset: int) -> tuple[str, str, int, str, int]:
     return bo, "H", 12, "I", 4
 
 
-def check_ifd(fh: BinaryIO, ifd: int, page: int, *, name: str, member: str | None, offset: int, size: int) -> None:
+def _check_ifd(fh: BinaryIO, ifd: int, page: int, *, name: str, member: str | None, offset: int, size: int) -> None:
     """Check one IFD's tag values lie inside the file (the part of :func:`walk_ifds` a quick walk skips)."""
     bo, count_fmt, entry_size, off_fmt, room = _layout(fh, offset)
     count_size = struct.calcsize(count_fmt)
@@ -717,7 +706,7 @@ class OmePlanes:
         with self._fh.lock:
             if index not in self._checked:
                 # tifffile's handle: its positions already start at the TIFF
-                check_ifd(
+                _check_ifd(
                     self._fh, self._ifds[index], index, name=name, member=member, offset=0, size=self._where["size"]
                 )
                 self._checked.add(index)
@@ -766,7 +755,7 @@ def ome_planes(
         walk_ifds(
             handle, name=name, member=member, limits=limits, offset=offset, size=size, check_entries=False, offsets=ifds
         )
-        check_ifd(handle, ifds[0], 0, name=name, member=member, offset=offset, size=size)
+        _check_ifd(handle, ifds[0], 0, name=name, member=member, offset=offset, size=size)
         handle.seek(0)
         with tifffile_problems(name, member, "tifffile cannot open the file"):
             tif = tifffile.TiffFile(handle, name=_base(name, member), offset=offset, size=size, _multifile=False)
@@ -825,3 +814,16 @@ def _simple_ome(tif: Any, pages: int) -> tuple[dict[str, int], str] | None:
     if key.samplesperpixel != 1 or tuple(key.shape) != (sizes["Y"], sizes["X"]):
         return None
     return sizes, order[2:]
+
+
+__all__ = [
+    "OmePlanes",
+    "TiffSeriesArray",
+    "ome_file_names",
+    "ome_planes",
+    "open_tiff",
+    "series_array",
+    "series_axes",
+    "tifffile_problems",
+    "walk_ifds",
+]

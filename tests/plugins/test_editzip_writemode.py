@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from dlformats_editzip.writemode import WRITE_MODES, cell_sets, erase_mask, write_mask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dlformats import Cell, InvalidOptionError, UnsupportedFeatureError
-from dlformats.writemode import WRITE_MODES, cell_sets, erase_mask, write_mask
 
 T, C = 2, 1  # the frame and feature under test: cells of other frames must pass through
 
@@ -89,7 +89,7 @@ def test_input_is_not_modified_and_output_is_int32():
 @pytest.mark.parametrize(
     ("kwargs", "text"),
     [
-        ({"mode": "blend"}, "write mode 'blend' is not one of overwrite, exclude, overlap"),
+        ({"mode": "blend"}, "write mode 'blend' is not one of overlap, overwrite, exclude"),
         ({"cell": 0}, "found 0"),
         ({"cell": True}, "found True"),
         ({"cell": 2.0}, "found 2.0"),

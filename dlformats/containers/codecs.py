@@ -1,7 +1,7 @@
 """Codecs for the small parts of a project: cells, divisions, lineages, spots, cell types, embeddings, channels.
 
 Shared by every plugin that meets these files (project zips, label zips, trk,
-export zips...).  Parsers take decoded JSON (see :func:`dlformats.jsonio.load_json`)
+export zips...).  Parsers take decoded JSON (see :func:`dlformats.containers.jsonio.load_json`)
 or raw CSV bytes and raise :class:`~dlformats.errors.CorruptFileError` naming the
 file and member; writers return bytes ready to store.
 """
@@ -16,10 +16,10 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .errors import CorruptFileError, DLFormatsWarning, InconsistentDataError
-from .jsonio import dump_json, int_key
-from .limits import DEFAULT_LIMITS, Limits
-from .model import Cell, CellTable, CellType, Division, Problem, Spots
+from ..errors import CorruptFileError, DLFormatsWarning, InconsistentDataError
+from ..limits import DEFAULT_LIMITS, Limits
+from ..model import Cell, CellTable, CellType, Division, Problem, Spots
+from .jsonio import _int_key, dump_json
 
 
 def _int(value: Any, what: str, where: dict[str, Any]) -> int:
@@ -91,11 +91,11 @@ def cells_from_json(
         return cells, has_c
     if isinstance(obj, dict):
         for fkey, labels in obj.items():
-            feature = int_key(fkey, what="feature key", **where)
+            feature = _int_key(fkey, what="feature key", **where)
             if not isinstance(labels, dict):
                 raise CorruptFileError(f"feature {fkey}: expected an object of labels", **where)
             for lkey, info in labels.items():
-                label = int_key(lkey, what="label key", **where)
+                label = _int_key(lkey, what="label key", **where)
                 frames = info.get("frames", []) if isinstance(info, dict) else None
                 if not isinstance(frames, list):
                     raise CorruptFileError(f"label {lkey}: 'frames' must be a list", **where)
@@ -114,30 +114,30 @@ def cells_to_json(cells: Iterable[Cell]) -> bytes:
     return dump_json([{"value": c.value, "cell": c.cell, "t": c.t, "c": c.c} for c in cells])
 
 
-def assign_features(cells: list[Cell], values_in: Any) -> list[Cell]:
+def assign_features(cells: list[Cell], y: Any) -> list[Cell]:
     """Give cells read without ``"c"`` the feature(s) whose labels hold their value at their frame.
 
-    ``values_in(c, t)`` returns the set of values present in feature ``c`` at frame
-    ``t``.  A cell whose value appears in several features is listed once per feature;
-    one whose value appears nowhere keeps ``c = 0``.  ``values_in`` is called lazily,
-    once per (feature, frame) needed, and must accept every feature index from 0
-    upward until it returns ``None``.
+    ``y`` is the labels, ``(features, frames, height, width)``; a lazy array is read one
+    plane per (feature, frame) a cell needs, each plane once.  A cell whose value
+    appears in several features is listed once per feature; one whose value appears
+    nowhere (or whose frame ``y`` lacks) keeps ``c = 0``.  With one feature there is
+    nothing to choose: the cells are returned as they are.
     """
-    cache: dict[tuple[int, int], set[int] | None] = {}
+    import numpy as np
 
-    def present(c: int, t: int) -> set[int] | None:
+    features, frames = int(y.shape[0]), int(y.shape[1])
+    if features == 1:
+        return list(cells)
+    cache: dict[tuple[int, int], set[int]] = {}
+
+    def present(c: int, t: int) -> set[int]:
         if (c, t) not in cache:
-            cache[(c, t)] = values_in(c, t)
+            cache[(c, t)] = set(np.unique(np.asarray(y[c, t])).tolist()) if 0 <= t < frames else set()
         return cache[(c, t)]
 
     out: list[Cell] = []
     for cell in cells:
-        hits = []
-        c = 0
-        while (values := present(c, cell.t)) is not None:
-            if cell.value in values:
-                hits.append(c)
-            c += 1
+        hits = [c for c in range(features) if cell.value in present(c, cell.t)]
         out.extend(Cell(cell.value, cell.cell, cell.t, f) for f in hits) if hits else out.append(cell)
     return out
 
@@ -212,7 +212,7 @@ def lineage_to_divisions(
 
     tracks: dict[int, dict[str, Any]] = {}
     for key, entry in obj.items():
-        label = int_key(key, what="lineage key", **where)
+        label = _int_key(key, what="lineage key", **where)
         if not isinstance(entry, dict):
             raise CorruptFileError(f"label {key}: entry must be an object", **where)
         frames = entry.get("frames", [])
@@ -588,3 +588,24 @@ def channels_from_json(obj: Any, *, path: str | None = None, member: str | None 
 def channels_to_json(names: list[str]) -> bytes:
     """Serialise channel names."""
     return dump_json(list(names))
+
+
+__all__ = [
+    "assign_features",
+    "cell_types_from_json",
+    "cell_types_to_json",
+    "cells_from_json",
+    "cells_to_json",
+    "channels_from_json",
+    "channels_to_json",
+    "divisions_from_json",
+    "divisions_to_json",
+    "divisions_to_lineage",
+    "embeddings_from_json",
+    "embeddings_to_json",
+    "lineage_to_divisions",
+    "merge_divisions",
+    "report_lineage_problems",
+    "spots_from_csv",
+    "spots_to_csv",
+]

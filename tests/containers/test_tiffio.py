@@ -1,4 +1,4 @@
-"""dlformats.tiffio: the guarded TIFF opener, the lazy series array and the axis mapping."""
+"""dlformats.containers.tiffio: the guarded TIFF opener, the lazy series array and the axis mapping."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from dlformats import Limits, tiffio
+from dlformats import Limits
+from dlformats.containers import tiffio
 from dlformats.errors import AmbiguousInputError, CorruptFileError, LimitExceededError
 
 
@@ -254,7 +255,7 @@ def test_a_page_of_many_samples_is_decoded_once(tmp_path, monkeypatch):
     import tifffile
 
     import dlformats
-    from dlformats import tiffio
+    from dlformats.containers import tiffio
 
     image = np.random.default_rng(0).integers(0, 255, (4, 6, 300), dtype=np.uint8)  # Y, X, S
     tifffile.imwrite(tmp_path / "s.tif", image, planarconfig="contig", photometric="minisblack", extrasamples=[0] * 299)

@@ -10,7 +10,7 @@ viewed, never copied:
 
 * :func:`from_bytes`: ``numpy.frombuffer`` over bytes already in memory;
 * :func:`map_file`: ``numpy.memmap`` of a ``.npy`` file on disk;
-* :func:`from_member`: a member of a :class:`~dlformats.archive.SafeZip`, mapped in
+* :func:`from_member`: a member of a :class:`~dlformats.containers.archive.SafeZip`, mapped in
   place when it is stored uncompressed in a zip on disk, else streamed;
 * :func:`from_stream`: an ``.npy`` read from a stream (a zip or tar member): the
   header is checked before any data is read, then the data is read straight into
@@ -36,14 +36,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from .errors import CorruptFileError, DLFormatsError, UnsupportedFeatureError, environment_error
+from ..errors import CorruptFileError, DLFormatsError, UnsupportedFeatureError, environment_error
 
 if TYPE_CHECKING:
+    from ..limits import Limits
+    from ..sources import OpenFile
     from .archive import SafeZip
-    from .limits import Limits
-    from .sources import OpenFile
 
-MAGIC = b"\x93NUMPY"
+_MAGIC = b"\x93NUMPY"
 
 NUMERIC_KINDS = "biuf"
 """dtype kinds accepted by default: bool, signed and unsigned integers, floats."""
@@ -94,8 +94,8 @@ def parse_header(fh: IO[bytes], *, path: str, member: str | None = None, kinds: 
 
     where = {"path": path, "member": member}
     start = fh.tell()
-    magic = fh.read(len(MAGIC))
-    if magic != MAGIC:
+    magic = fh.read(len(_MAGIC))
+    if magic != _MAGIC:
         raise CorruptFileError(f"not a .npy array: starts with {magic!r}", **where)
     fh.seek(start)
     try:
@@ -111,7 +111,7 @@ def parse_header(fh: IO[bytes], *, path: str, member: str | None = None, kinds: 
         raise
     except Exception as exc:  # numpy raises ValueError/TypeError/SyntaxError/EOFError for broken headers
         raise CorruptFileError(f"bad .npy header: {exc}", **where) from exc
-    check_dtype(dtype, kinds=kinds, **where)
+    _check_dtype(dtype, kinds=kinds, **where)
     shape = tuple(int(s) for s in shape)
     if any(s < 0 for s in shape):
         raise CorruptFileError(f".npy header declares a negative dimension in shape {shape}", **where)
@@ -126,7 +126,7 @@ def parse_header(fh: IO[bytes], *, path: str, member: str | None = None, kinds: 
     return header
 
 
-def check_dtype(dtype: Any, *, kinds: str = NUMERIC_KINDS, path: str, member: str | None = None) -> None:
+def _check_dtype(dtype: Any, *, kinds: str = NUMERIC_KINDS, path: str, member: str | None = None) -> None:
     """Refuse object, structured and other dtypes whose kind is not in ``kinds``, with a typed error."""
     where = {"path": path, "member": member}
     if dtype.hasobject:
@@ -142,7 +142,7 @@ def check_dtype(dtype: Any, *, kinds: str = NUMERIC_KINDS, path: str, member: st
         raise UnsupportedFeatureError(f"dtype {dtype} is not supported (accepted: {names})", **where)
 
 
-def check_size(
+def _check_size(
     header: NpyHeader,
     available: int,
     limits: Limits,
@@ -195,7 +195,7 @@ def from_bytes(
     ``len(data)`` first.
     """
     header = parse_header(io.BytesIO(data), path=path, member=member, kinds=kinds)
-    check_size(header, len(data), limits, limit=limit, path=path, member=member)
+    _check_size(header, len(data), limits, limit=limit, path=path, member=member)
     return _view(data, header)
 
 
@@ -307,7 +307,7 @@ def map_file(
     ``limits.total_bytes`` and the file's size.  The result holds no Python file
     handle: a map, or a :class:`FileArray` keeping the open file.
     """
-    from .sources import OpenFile
+    from ..sources import OpenFile
 
     name = name or (path.name if isinstance(path, OpenFile) else str(path))
     try:
@@ -321,7 +321,7 @@ def map_file(
         raise environment_error(exc, path=name, doing="reading") or CorruptFileError(
             f"cannot read: {exc.strerror or exc}", path=name
         ) from exc
-    check_size(header, size, limits, limit=None, path=name)
+    _check_size(header, size, limits, limit=None, path=name)
     return _memmap(file, header, 0)
 
 
@@ -352,7 +352,7 @@ def from_member(
         with disk.handle() as fh:
             fh.seek(offset)
             header = parse_header(fh, kinds=kinds, **where)
-        check_size(header, size, limits, limit=None, **where)
+        _check_size(header, size, limits, limit=None, **where)
         return _memmap(disk, header, offset)
     with archive.stream(member) as fh:
         return from_stream(fh, fh.size, limits=limits, kinds=kinds, limit=limit, **where)
@@ -371,8 +371,8 @@ def _read_full(fh: IO[bytes], view: memoryview) -> int:
 
 def _read_head(fh: IO[bytes]) -> bytes:
     """The magic and header of an ``.npy`` from a stream, reading no data byte (and at most ``_HEAD_BYTES``)."""
-    head = fh.read(len(MAGIC) + 4)
-    if len(head) < len(MAGIC) + 4 or not head.startswith(MAGIC):
+    head = fh.read(len(_MAGIC) + 4)
+    if len(head) < len(_MAGIC) + 4 or not head.startswith(_MAGIC):
         return head  # parse_header says what is wrong
     if head[6] == 1:
         size = int.from_bytes(head[8:10], "little")
@@ -407,7 +407,7 @@ def from_stream(
     where = {"path": path, "member": member}
     head = _read_head(fh)
     header = parse_header(io.BytesIO(head), kinds=kinds, **where)
-    check_size(header, size, limits, limit=limit, **where)
+    _check_size(header, size, limits, limit=limit, **where)
     body = size - header.data_offset
     if body > header.nbytes:
         raise CorruptFileError(
@@ -457,3 +457,18 @@ def write_npy(out: IO[bytes], shape: tuple[int, ...], dtype: Any, blocks: Iterab
         written += data.nbytes
     if written != math.prod(shape) * dtype.itemsize:
         raise ValueError(f"wrote {written} bytes for shape {shape} of {dtype}")
+
+
+__all__ = [
+    "NUMERIC_KINDS",
+    "FileArray",
+    "NpyHeader",
+    "from_bytes",
+    "from_member",
+    "from_stream",
+    "header_bytes",
+    "map_array",
+    "map_file",
+    "parse_header",
+    "write_npy",
+]

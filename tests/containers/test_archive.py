@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import gzip
 import io
+import stat
 import tarfile
 import tracemalloc
+import warnings
 import zipfile
 
 import pytest
 
-from dlformats import archive as archive_module
-from dlformats.archive import SafeTar, SafeZip
+from dlformats.containers import archive as archive_module
+from dlformats.containers.archive import SafeTar, SafeZip
 from dlformats.errors import CorruptFileError, LimitExceededError, UnsafeArchiveError, UnsupportedFeatureError
 from dlformats.limits import Limits
 from dlformats.sources import open_source
@@ -222,3 +224,199 @@ def test_a_tar_of_many_long_names_is_refused(monkeypatch):
     data = _gzip_tar([(f"{i:03d}-" + "n" * 200, b"x") for i in range(10)])
     with pytest.raises(UnsafeArchiveError, match="names total"):
         SafeTar(open_source(data))
+
+
+# ------------------------------------------------------------------ names, caps and links (from test_core)
+def zip_bytes(members: dict[str, bytes], *, method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as zf:
+        for name, data in members.items():
+            zf.writestr(zipfile.ZipInfo(name), data, compress_type=method)
+    return buf.getvalue()
+
+
+def safe_zip(data: bytes, limits: Limits | None = None) -> SafeZip:
+    source = open_source(data, name="a.zip", limits=limits or Limits())
+    return SafeZip(source)
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("../evil.json", "'..'"),
+        ("proj/../../evil.json", "'..'"),
+        ("proj/./x.json", "'.'"),
+        ("/etc/passwd", "absolute"),
+        ("\\windows\\evil", "absolute"),
+        ("proj\\..\\evil.json", "backslash"),
+        ("C:evil.json", "drive letter"),
+        ("a\x1bb.json", "control character"),
+    ],
+)
+def test_zip_unsafe_names_are_refused(name, why):
+    data = zip_bytes({"ok.json": b"{}", name: b"x"})
+    with pytest.raises(UnsafeArchiveError, match=why) as info:
+        safe_zip(data)
+    assert info.value.path == "a.zip" and info.value.member == repr(name)
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("cells.json", "CELLS.json"),
+        ("Straße.json", "STRASSE.json"),  # casefold
+        ("caf\u00e9.json", "cafe\u0301.json"),  # NFC
+        ("x.json", "x.json"),  # the same name twice
+    ],
+)
+def test_zip_names_equal_after_folding_are_ambiguous(names):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the exact duplicate
+        for name in names:
+            zf.writestr(name, b"{}")
+    with pytest.raises(UnsafeArchiveError, match="same name"):
+        safe_zip(buf.getvalue())
+
+
+def test_zip_symlink_member_is_refused_even_when_junk_looking():
+    for name in ("link", "__MACOSX/._link"):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, b"/etc/passwd")
+        with pytest.raises(UnsafeArchiveError, match="link"):
+            safe_zip(buf.getvalue())
+
+
+def test_zip_encrypted_member_is_refused():
+    data = bytearray(zip_bytes({"X.npy": b"payload"}))
+    # Set bit 0 (encrypted) of the general-purpose flags in the local and the central header.
+    local, central = data.find(b"PK\x03\x04"), data.find(b"PK\x01\x02")
+    data[local + 6] |= 1
+    data[central + 8] |= 1
+    with pytest.raises(UnsupportedFeatureError, match="encrypted") as info:
+        safe_zip(bytes(data))
+    assert info.value.member == "X.npy"
+
+
+def test_zip_junk_skipped_and_single_folder_stripped():
+    data = zip_bytes(
+        {
+            "project/": b"",
+            "project/X.ome.tiff": b"tiff",
+            "project/cells.json": b"[]",
+            "__MACOSX/project/._X.ome.tiff": b"fork",
+            "project/._cells.json": b"fork",
+            "project/.DS_Store": b"junk",
+        }
+    )
+    with safe_zip(data) as archive:
+        assert sorted(archive.names) == ["X.ome.tiff", "cells.json"]
+        assert archive.read("cells.json") == b"[]"
+        assert archive.find("CELLS.JSON", "other") == "cells.json" and archive.find("nope") is None
+        with pytest.raises(CorruptFileError, match="not found"):
+            archive.read("project/cells.json")  # names are the stripped ones
+
+
+def test_zip_two_folders_are_kept():
+    with safe_zip(zip_bytes({"a/x.json": b"1", "b/y.json": b"2", "z.json": b"3"})) as archive:
+        assert sorted(archive.names) == ["a/x.json", "b/y.json", "z.json"]
+
+
+def test_zip_member_size_and_entry_caps():
+    data = zip_bytes({"small": b"x" * 10, "big": b"y" * 5000})  # deflated: the archive is small
+    with safe_zip(data, Limits(member_bytes=1000)) as archive:
+        assert archive.read("small") == b"x" * 10
+        with pytest.raises(LimitExceededError) as info:
+            archive.read("big")
+    assert (info.value.limit, info.value.found, info.value.member) == ("member_bytes", 5000, "big")
+    with pytest.raises(LimitExceededError, match="archive_entries"):
+        safe_zip(data, Limits(archive_entries=1))
+
+
+def test_zip_lying_size_is_still_bounded():
+    data = bytearray(zip_bytes({"big": b"z" * 100_000}))
+    central = data.find(b"PK\x01\x02")
+    data[central + 24 : central + 28] = (10).to_bytes(4, "little")  # declared size: 10 bytes
+    local = data.find(b"PK\x03\x04")
+    data[local + 22 : local + 26] = (10).to_bytes(4, "little")
+    with safe_zip(bytes(data), Limits(member_bytes=1000)) as archive:
+        try:
+            out = archive.read("big")
+        except CorruptFileError:
+            return
+    assert len(out) <= 1000
+
+
+def test_zip_stored_range_points_at_the_bytes():
+    data = zip_bytes({"folder/X.npy": b"0123456789", "folder/c.json": b"[]"}, method=zipfile.ZIP_STORED)
+    with safe_zip(data) as archive:
+        offset, size = archive.stored_range("X.npy")
+        assert data[offset : offset + size] == b"0123456789"
+    with safe_zip(zip_bytes({"X.npy": b"0" * 100})) as archive:
+        assert archive.stored_range("X.npy") is None  # deflated
+
+
+def test_not_a_zip_is_corrupt():
+    with pytest.raises(CorruptFileError, match="not a readable zip"):
+        safe_zip(b"PK\x03\x04 but nothing else")
+
+
+def tar_bytes(members: list[tarfile.TarInfo | tuple[str, bytes]], mode: str = "w") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tf:
+        for m in members:
+            if isinstance(m, tarfile.TarInfo):
+                tf.addfile(m)
+            else:
+                info = tarfile.TarInfo(m[0])
+                info.size = len(m[1])
+                tf.addfile(info, io.BytesIO(m[1]))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("mode", ["w", "w:gz"])
+def test_tar_reads_regular_members(mode):
+    data = tar_bytes([("raw.npy", b"abc"), ("lineages.json", b"[]")], mode)
+    with SafeTar(open_source(data, name="a.trk")) as archive:
+        assert sorted(archive.names) == ["lineages.json", "raw.npy"]
+        assert archive.read("raw.npy") == b"abc" and archive.open("lineages.json").read() == b"[]"
+
+
+@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE, tarfile.FIFOTYPE])
+def test_tar_links_and_devices_are_refused(kind):
+    link = tarfile.TarInfo("tracked.npy")
+    link.type = kind
+    link.linkname = "raw.npy"
+    with pytest.raises(UnsafeArchiveError, match="link, device or FIFO") as info:
+        SafeTar(open_source(tar_bytes([("raw.npy", b"abc"), link]), name="a.trk"))
+    assert info.value.member == "tracked.npy"
+
+
+def test_tar_traversal_and_size_caps():
+    with pytest.raises(UnsafeArchiveError, match=r"'\.\.'"):
+        SafeTar(open_source(tar_bytes([("../raw.npy", b"abc")]), name="a.trk"))
+    data = tar_bytes([("raw.npy", b"a" * 5000)], "w:gz")
+    with SafeTar(open_source(data, name="a.trk", limits=Limits(member_bytes=1000))) as archive:
+        with pytest.raises(LimitExceededError, match="member_bytes"):
+            archive.read("raw.npy")
+    with pytest.raises(LimitExceededError, match="total_bytes"):
+        SafeTar(open_source(data, name="a.trk", limits=Limits(total_bytes=100)))
+
+
+def test_read_json_finds_a_member_by_name_and_parses_it_strictly():
+    members = {
+        "Folder/Cells.JSON": b'[{"value": 1}]',
+        "Folder/bad.json": b'{"a": 1, "a": 2}',
+        "Folder/big.json": b"[" + b"1," * 100 + b"1]",
+    }
+    with SafeZip(open_source(_zip(members), name="p.zip", limits=Limits(json_bytes=100))) as archive:
+        assert archive.read_json("cells.json") == [{"value": 1}]  # any case, enclosing folder stripped
+        assert archive.read_json("lineage.json") is None  # absent
+        with pytest.raises(CorruptFileError, match="duplicate key 'a'") as info:
+            archive.read_json("bad.json")
+        assert (info.value.path, info.value.member) == ("p.zip", "bad.json")
+        with pytest.raises(LimitExceededError, match="json_bytes"):
+            archive.read_json("big.json")

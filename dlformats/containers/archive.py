@@ -31,17 +31,17 @@ import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from .errors import CorruptFileError, DLFormatsError, UnsafeArchiveError, UnsupportedFeatureError
+from ..errors import CorruptFileError, DLFormatsError, UnsafeArchiveError, UnsupportedFeatureError
 
 if TYPE_CHECKING:
-    from .limits import Limits
-    from .sources import Source
+    from ..limits import Limits
+    from ..sources import Source
 
 _ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 # What tarfile lets through from a broken gzip or xz stream (a trk fuzz finding: zlib.error escaped).
 _TAR_ERRORS = (tarfile.TarError, OSError, EOFError, ValueError, zlib.error, lzma.LZMAError)
-ARCHIVE_SUFFIXES = (".zip", ".npz", ".tar", ".gz", ".tgz", ".trk", ".trks", ".7z", ".rar", ".bz2", ".xz")
-CHUNK = 1 << 20
+_ARCHIVE_SUFFIXES = (".zip", ".npz", ".tar", ".gz", ".tgz", ".trk", ".trks", ".7z", ".rar", ".bz2", ".xz")
+_CHUNK = 1 << 20
 """Most bytes a member stream decompresses in one step (what a read holds beyond its destination)."""
 _IN_CHUNK = 1 << 16  # compressed bytes fed to a decompressor at a time
 _MAX_NAME = 4096  # PATH_MAX: a longer member name is never a real file's
@@ -51,14 +51,14 @@ _TAR_NAME_BYTES = 32 << 20  # all member names of a tar together (kept for the c
 _TAR_BLOCK = 512
 
 
-def is_junk(name: str) -> bool:
+def _is_junk(name: str) -> bool:
     """True for members that carry no data: directories, macOS resource forks, ``.DS_Store``."""
     parts = name.split("/")
     base = parts[-1]
     return name.endswith("/") or parts[0] == "__MACOSX" or base.startswith("._") or base in (".DS_Store", "Thumbs.db")
 
 
-def check_member_name(name: str, *, path: str) -> None:
+def _check_member_name(name: str, *, path: str) -> None:
     """Raise :class:`UnsafeArchiveError` for a name that could escape a folder or confuse a reader."""
     bad = None
     if not name:
@@ -101,7 +101,7 @@ def refuse_nested(archive: SafeZip | SafeTar) -> None:
     an archive inside one is never read, and refusing it beats ignoring it silently.
     """
     for name in archive.names:
-        if name.lower().endswith(ARCHIVE_SUFFIXES):
+        if name.lower().endswith(_ARCHIVE_SUFFIXES):
             raise UnsafeArchiveError("nested archive member refused", path=archive.source.name, member=name)
 
 
@@ -113,14 +113,14 @@ class _Members:
         seen: dict[str, str] = {}
         files = []
         for name in raw:
-            check_member_name(name, path=path)
+            _check_member_name(name, path=path)
             key = _fold(name.rstrip("/"))
             if key in seen:
                 raise UnsafeArchiveError(
                     f"ambiguous archive: {seen[key]!r} and {name!r} are the same name", path=path, member=name
                 )
             seen[key] = name
-            if not is_junk(name):
+            if not _is_junk(name):
                 files.append(name)
         self.prefix, self.names = _strip_common_folder(files)
         self.known = frozenset(self.names)
@@ -142,7 +142,7 @@ class _Pieces(Protocol):
 
 
 class MemberStream:
-    """The content of one archive member, decompressed at most :data:`CHUNK` bytes at a time.
+    """The content of one archive member, decompressed at most 1 MiB at a time.
 
     Gives exactly the ``size`` bytes the archive declares for the member: content that
     ends before, or goes on after, that size raises :class:`CorruptFileError` naming the
@@ -171,7 +171,7 @@ class MemberStream:
             raise CorruptFileError(f"cannot decompress member: {exc}", **self._where) from exc
 
     def _piece(self, limit: int) -> bytes:
-        data = self._next(min(limit, self.size - self._pos, CHUNK))
+        data = self._next(min(limit, self.size - self._pos, _CHUNK))
         if not data:
             raise CorruptFileError(f"member ends after {self._pos:,} of its {self.size:,} bytes", **self._where)
         if self._crc is not None:
@@ -365,7 +365,7 @@ class SafeZip:
         mode = info.external_attr >> 16
         if mode and (stat.S_ISLNK(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode)):
             raise UnsafeArchiveError("link or device member", **where)
-        if is_junk(info.filename):
+        if _is_junk(info.filename):
             return
         if info.flag_bits & 0x1:
             raise UnsupportedFeatureError("encrypted member", **where)
@@ -415,6 +415,20 @@ class SafeZip:
         size: a member holding more or less than it declares is refused.
         """
         return _read_member(self.stream(name), self.limits, limit or _limit_for(name))
+
+    def read_json(self, name: str) -> Any:
+        """The JSON document in member ``name`` (found case-insensitively, as :meth:`find`), or ``None`` without one.
+
+        Parsed strictly by :func:`~dlformats.containers.jsonio.load_json` within the
+        archive's limits (``json_bytes``, ``json_depth``); a broken document is a
+        :class:`~dlformats.errors.CorruptFileError` naming the file and the member.
+        """
+        from .jsonio import load_json
+
+        member = self.find(name)
+        if member is None:
+            return None
+        return load_json(self.read(member), path=self.source.name, member=member, limits=self.limits)
 
     def read_head(self, name: str, size: int) -> bytes:
         """Decompress only the first ``size`` bytes of member ``name`` (fewer when it is shorter).
@@ -480,7 +494,7 @@ class _TarStream:
       long names and sparse maps whole, whatever size they declare.
     * The last block read is kept, so the one-byte step back tarfile takes at the end
       of a member does not rewind a compressed stream to its start; forward seeks in a
-      compressed stream decompress and discard :data:`CHUNK` bytes at a time.
+      compressed stream decompress and discard 1 MiB at a time.
     """
 
     def __init__(self, inner: Any, *, compressed: bool, path: str) -> None:
@@ -505,7 +519,7 @@ class _TarStream:
         if self._compressed and pos > self._end:
             self._pos = self._end
             while self._pos < pos:
-                if not self._read_inner(min(CHUNK, pos - self._pos)):
+                if not self._read_inner(min(_CHUNK, pos - self._pos)):
                     break  # past the end: tarfile finds no header there and says so
             self._pos = pos
             return pos
@@ -550,7 +564,7 @@ class _TarStream:
         self._pos = self._end
         left = _TAR_TAIL_BYTES
         while left > 0:
-            data = self._read_inner(min(CHUNK, left))
+            data = self._read_inner(min(_CHUNK, left))
             if not data:
                 return
             left -= len(data)
@@ -670,7 +684,7 @@ class SafeTar:
             if not info.isfile() and not info.isdir():
                 raise UnsafeArchiveError("link, device or FIFO member", path=path, member=info.name[:200])
             name = info.name + ("/" if info.isdir() else "")
-            check_member_name(name, path=path)
+            _check_member_name(name, path=path)
             key = _fold(name.rstrip("/"))
             if key in seen:
                 raise UnsafeArchiveError(
@@ -679,7 +693,7 @@ class SafeTar:
             seen[key] = name
             info.pax_headers = {}
             raw.append(name)
-            if info.isdir() or is_junk(name):
+            if info.isdir() or _is_junk(name):
                 continue
             self._by_name[info.name] = info
             yield TarMember(self, info)
@@ -736,3 +750,6 @@ class SafeTar:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+__all__ = ["MemberStream", "SafeTar", "SafeZip", "TarMember", "refuse_nested"]
