@@ -508,7 +508,7 @@ def _write_npz(
     import numpy as np
 
     from .atomic import atomic_target
-    from .npyio import write_npy
+    from .containers.npyio import write_npy
 
     _unknown_options(options, ("compress",), ".npz")
     compress = options.get("compress", True)
@@ -601,9 +601,9 @@ def _write_trks(
     import numpy as np
 
     from .atomic import atomic_target
-    from .jsonio import dump_json
-    from .npyio import header_bytes
-    from .parts import divisions_to_lineage
+    from .containers.codecs import divisions_to_lineage
+    from .containers.jsonio import dump_json
+    from .containers.npyio import header_bytes
 
     _unknown_options(options, ("feature",), ".trks")
     feature = options.get("feature", 0)
