@@ -473,13 +473,11 @@ def _ticker(progress: Callable[[int, int], None] | None, total: int) -> Callable
     return tick
 
 
-def _unknown_options(options: Mapping[str, Any], known: tuple[str, ...], kind: str) -> None:
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise InvalidOptionError(
-            f"write options {unknown} do not apply to a merged {kind}",
-            hint="known: " + (", ".join(known) if known else "none"),
-        )
+def _declared_options(options: Mapping[str, Any], format_name: str) -> dict[str, Any]:
+    """``options`` checked against the write options format ``format_name`` declares (its defaults filled in)."""
+    from .registry import get_registry
+
+    return get_registry().get(format_name).spec.parse_options(options, writing=True)
 
 
 def _plans(entries: list[_Entry], feature: int | None = None) -> None:
@@ -510,10 +508,7 @@ def _write_npz(
     from .atomic import atomic_target
     from .containers.npyio import write_npy
 
-    _unknown_options(options, ("compress",), ".npz")
-    compress = options.get("compress", True)
-    if not isinstance(compress, bool):
-        raise InvalidOptionError(f"write option compress={compress!r}", hint="use compress=true or compress=false")
+    compress = _declared_options(options, "npz")["compress"]
     _plans(entries)
     batch = len(entries)
     lead = (batch,) if target.frames == 1 and all(e.frames == 1 for e in entries) else (batch, target.frames)
@@ -605,9 +600,8 @@ def _write_trks(
     from .containers.jsonio import dump_json
     from .containers.npyio import header_bytes
 
-    _unknown_options(options, ("feature",), ".trks")
-    feature = options.get("feature", 0)
-    if isinstance(feature, bool) or not isinstance(feature, int) or not 0 <= feature < max(target.features, 1):
+    feature = _declared_options(options, "trk")["feature"]  # a .trks holds what a .trk holds, per batch
+    if not 0 <= feature < max(target.features, 1):
         raise InvalidOptionError(
             f"write option feature={feature!r} is not a label feature", hint=f"use 0..{max(target.features, 1) - 1}"
         )
