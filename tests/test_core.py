@@ -396,7 +396,7 @@ def test_limit_check_carries_its_fields():
         Limits(array_bytes=10).check("array_bytes", 11, "frame too large", path="f.tif", member="p0")
     err = info.value
     assert (err.limit, err.allowed, err.found, err.path, err.member) == ("array_bytes", 10, 11, "f.tif", "p0")
-    assert "--limit array_bytes=N" in str(err)
+    assert "limits=Limits(array_bytes=N)" in str(err)  # Python's syntax; the command says --limit
 
 
 # ======================================================================= model
@@ -421,7 +421,8 @@ def problems(project: Project, pixels: bool = False) -> set[tuple[str, str]]:
 
 
 def test_sound_project_has_no_problems():
-    project = base_project(divisions=[Division(1, [2], 1)])
+    # cell 1 divides into 2 and 3: value 1 in frame 1 is cell 3
+    project = base_project(cells=[Cell(1, 1, 0), Cell(1, 3, 1), Cell(2, 2, 1)], divisions=[Division(1, [2, 3], 1)])
     assert project.validate(pixels=True) == []
     assert project.check() == []
 
@@ -644,7 +645,7 @@ def test_time_and_depth_together_are_ambiguous_with_the_option_to_fix_it():
         LazyArray(np.zeros((3, 4, 5, 6)), "TZYX", path="stack.tif")
     err = info.value
     assert err.option == "select" and err.choices == ["T=0..2", "Z=0..3"] and err.path == "stack.tif"
-    assert "--select Z=0" in str(err) and "3 T and 4 Z" in str(err)
+    assert "options={'select': {'Z': 0}}" in str(err) and "3 T and 4 Z" in str(err)
 
 
 @pytest.mark.parametrize(
