@@ -28,8 +28,11 @@ from .errors import (
     NoReaderError,
     NotMyFormat,
     NoWriterError,
+    PartsDroppedError,
+    PartsDroppedWarning,
     PluginCrashedError,
     PluginError,
+    SourceNotFoundError,
     UnsafeArchiveError,
     UnsupportedFeatureError,
 )
@@ -74,6 +77,11 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def __dir__() -> list[str]:
+    """The module's names, the lazily imported ones (``read``, ``read_all``, ``convert``, ``info``...) included."""
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "AmbiguousInputError",
     "Cell",
@@ -93,6 +101,8 @@ __all__ = [
     "NoWriterError",
     "NotMyFormat",
     "Option",
+    "PartsDroppedError",
+    "PartsDroppedWarning",
     "PluginCrashedError",
     "PluginError",
     "Problem",
@@ -100,6 +110,7 @@ __all__ = [
     "Provenance",
     "ReadOptions",
     "Registry",
+    "SourceNotFoundError",
     "Spots",
     "UnsafeArchiveError",
     "UnsupportedFeatureError",

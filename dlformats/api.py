@@ -199,6 +199,8 @@ def _merge_labels(image: Project, labels: Project, *, path: str) -> Project:
             merged.embeddings = labels.embeddings
     if labels.spots is not None:
         merged.spots = labels.spots
+    if labels.metadata.get("lineage_problems"):  # what the labels' reader found, for validate
+        merged.metadata["lineage_problems"] = list(labels.metadata["lineage_problems"])
     for part, prov in labels.provenance.items():
         if part == "X":
             if labels.y is not None:

@@ -1035,13 +1035,57 @@ class DerivedCells(CellTable):
         return f"DerivedCells({len(self)} cells, from the labels)"
 
 
-def _get_cells(self: Project) -> list[Cell] | CellTable:
+class CellList(list):  # type: ignore[type-arg]
+    """Listed cells given as a list: still a ``list[Cell]``, with a :class:`CellTable`'s columns.
+
+    A project keeps cells given as a list (or any iterable but a :class:`CellTable`) in one
+    of these, so that ``project.cells.value``, ``.cell``, ``.t``, ``.c`` and
+    :meth:`distinct` work whatever the reader gave.  Columns are built on each access.
+    """
+
+    derived = False
+
+    def _column(self, name: str) -> Any:
+        import numpy as np
+
+        return np.fromiter((getattr(cell, name) for cell in self), np.int64, count=len(self))
+
+    @property
+    def value(self) -> Any:
+        """Pixel values, int64."""
+        return self._column("value")
+
+    @property
+    def cell(self) -> Any:
+        """Cell ids, int64."""
+        return self._column("cell")
+
+    @property
+    def t(self) -> Any:
+        """Frames, int64."""
+        return self._column("t")
+
+    @property
+    def c(self) -> Any:
+        """Features, int64."""
+        return self._column("c")
+
+    def distinct(self) -> int:
+        """The number of distinct cells: ``(feature, cell)`` pairs."""
+        return len({(cell.c, cell.cell) for cell in self})
+
+
+def _get_cells(self: Project) -> CellList | CellTable:
     listed = self.__dict__.get("_cells")
     return listed if listed is not None else DerivedCells(self)
 
 
 def _set_cells(self: Project, value: Iterable[Cell] | None) -> None:
-    self.__dict__["_cells"] = None if value is None or isinstance(value, DerivedCells) else value
+    if value is None or isinstance(value, DerivedCells):
+        value = None
+    elif not isinstance(value, (CellTable, CellList)):
+        value = CellList(value)
+    self.__dict__["_cells"] = value
 
 
 Project.cells = property(  # type: ignore[assignment]
@@ -1224,6 +1268,7 @@ __all__ = [
     "PARTS",
     "ArrayLike",
     "Cell",
+    "CellList",
     "CellTable",
     "CellType",
     "DerivedCells",

@@ -586,6 +586,7 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
             compression=compression,
             metadata=metadata,
         )
+    options.report(total, total)  # tifffile stops pulling planes once it has them all
 
 
 @hookimpl
