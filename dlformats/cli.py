@@ -19,7 +19,14 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .errors import DLFormatsError, DLFormatsWarning, EnvironmentFailureError, InvalidOptionError, command_syntax
+from .errors import (
+    AmbiguousInputError,
+    DLFormatsError,
+    DLFormatsWarning,
+    EnvironmentFailureError,
+    InvalidOptionError,
+    command_syntax,
+)
 from .limits import Limits
 
 EXIT_PROBLEMS = 1
@@ -204,7 +211,12 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _cmd_info(args: argparse.Namespace) -> int:
     from .api import info
 
-    summary = info(args.src, labels=args.labels, format=args.from_format, raw=args.raw, **_reading(args))
+    try:
+        summary = info(args.src, labels=args.labels, format=args.from_format, raw=args.raw, **_reading(args))
+    except AmbiguousInputError as exc:  # a file that needs a choice: --raw describes it as it is
+        exc.hint = f"{exc.hint}; " if exc.hint else ""
+        exc.hint += f"'dlformats info {args.src} --raw' shows what it holds"
+        raise
     if args.raw:
         if args.json:
             print(json.dumps(summary, indent=2))

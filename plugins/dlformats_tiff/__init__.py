@@ -215,7 +215,12 @@ def _choose_series(tif: Any, source: Source, options: ReadOptions) -> tuple[Any,
 
 
 def _array_and_axes(tif: Any, series: Any, source: Source, options: ReadOptions) -> tuple[Any, str, str]:
-    """The lazy series array, its axes and where they came from (``option``, ``file``, ``default``)."""
+    """The lazy series array, its axes and where they came from (``option``, ``file``, ``default``).
+
+    ``default`` where the file says nothing of its page stack (plain TIFF pages read as
+    time points, a last dimension of 3 or 4 read as colour samples); one page read as
+    ``YX``, ``YXS`` or ``SYX`` is the file's own structure.
+    """
     from dlformats import tiffio
     from dlformats.arrays import check_axes
 
@@ -229,7 +234,9 @@ def _array_and_axes(tif: Any, series: Any, source: Source, options: ReadOptions)
         if series.kind == "imagej":
             _check_imagej_guess(tif, axes, array.shape, source)
         return array, axes, "file"
-    return array, _default_axes(letters, array.shape, source), "default"
+    axes = _default_axes(letters, array.shape, source)
+    # One page read as its own structure (YX, YXS, SYX) is what the file says; stacked pages are assumed.
+    return array, axes, "file" if axes == letters and set(letters) <= set("YXS") else "default"
 
 
 def _default_axes(letters: str, shape: tuple[int, ...], source: Source) -> str:
@@ -281,20 +288,22 @@ def _alternative(axes: str, sizes: dict[str, int]) -> str:
 
 
 def _assumed(tif: Any, series: Any, axes: str, how: str) -> str:
-    """Why axes read from the file are really an assumption (``""`` when they are not).
+    """Why the axes are an assumption (``""`` when they are not): the note ``info`` gives with ``axes_from``.
 
-    A generic sequence axis (tifffile's ``I``/``Q``) placed as T, Z or B; an ImageJ stack
-    that is not a hyperstack (ImageJ, and tifffile, call the images of any plain stack
-    "slices", whatever they are).
+    Default axes of a plain TIFF; a generic sequence axis (tifffile's ``I``/``Q``) placed
+    as T, Z or B; an ImageJ stack that is not a hyperstack (ImageJ, and tifffile, call the
+    images of any plain stack "slices", whatever they are).
     """
-    if how != "file":
+    if how == "option":
         return ""
     level = series.levels[0] if series.levels else series
     letters = str(level.axes).upper()
     generic = [a for a in "IQ" if a in letters]
-    if generic:
+    if generic and len(letters) == len(axes):
         placed = axes[letters.index(generic[0])]
         return f"the file's generic sequence axis {generic[0]} was read as {placed}"
+    if how == "default":
+        return f"the file has no axis metadata; its dimensions were read as {axes}, the default for plain TIFFs"
     if series.kind == "imagej":
         meta = tif.imagej_metadata or {}
         stack = [k for k in ("channels", "slices", "frames") if int(meta.get(k, 1) or 1) > 1]
