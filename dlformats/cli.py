@@ -332,7 +332,18 @@ def _show_format(name: str, *, as_json: bool) -> int:
     )
     print(f"extensions:    {' '.join(spec.extensions) or '-'}{' (a folder)' if spec.folder else ''}")
     print(f"reads parts:   {', '.join(sorted(spec.reads)) if spec.read else '- (not readable)'}")
-    print(f"writes parts:  {', '.join(sorted(spec.writes)) if spec.write else '- (not writable)'}")
+    chosen = [
+        f"{o.name}={choice}: {', '.join(sorted(parts))}"
+        for o in spec.write_options
+        for choice, parts in o.writes or ()
+        if choice != o.default
+    ]
+    also = f" ({'; '.join(chosen)})" if chosen else ""
+    print(f"writes parts:  {', '.join(sorted(spec.writes)) + also if spec.write else '- (not writable)'}")
+    if spec.write is not None:
+        others = "" if len(spec.frame_axes) == 3 else f" (others are written as {spec.frame_axes[0]})"
+        print(f"frames as:     {', '.join(spec.frame_axes)}{others}")
+        print(f"progress in:   {spec.progress_unit}")
     if spec.read is not None:
         print("read options (--option KEY=VALUE):")
         core = [f"{summary}: {text}" for summary, text in CORE_READ_OPTIONS.values()]
