@@ -264,7 +264,8 @@ def _print_raw(raw: dict[str, Any]) -> None:
     for s in raw.get("series", []):
         kind = f"{s['kind']} " if s.get("kind") else ""
         what = f" ({s['part']})" if s.get("part") else ""
-        print(f"series {s['index']}{what}: {kind}axes {s.get('axes') or '?'} shape {tuple(s['shape'])} {s['dtype']}")
+        axes = f"axes {s['axes']}" if s.get("axes") else "as read"
+        print(f"series {s['index']}{what}: {kind}{axes} shape {tuple(s['shape'])} {s['dtype']}")
         if s.get("levels"):
             print(f"  levels:      {', '.join(str(tuple(lv)) for lv in s['levels'])}")
         sizes = s.get("pixel_sizes") or {}

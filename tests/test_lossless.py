@@ -115,14 +115,17 @@ def test_project_zip_holds_everything_without_a_word(tmp_path):
         dlformats.convert(fixture("deepcell-label", "spots.zip"), tmp_path / "out.zip", strict=True)
 
 
-def test_strict_trks_batches_are_all_checked_before_the_first_is_written(tmp_path):
-    projects = [make_project(), make_project(seed=1)]
-    from dlformats.api import write
-
-    with pytest.raises(PartsDroppedError):
-        for i, p in enumerate(projects):
-            write(p, tmp_path / f"out{i}.tif", strict=True)
-    assert list(tmp_path.iterdir()) == []
+def test_strict_checks_every_batch_before_the_first_is_written(tmp_path):
+    source = tmp_path / "batches.npz"
+    y = np.zeros((2, 3, 8, 8, 1), np.int32)
+    y[:, :, 2:5, 2:5] = 1
+    np.savez(source, X=np.ones((2, 3, 8, 8, 1), np.uint8), y=y)  # (batch, time, y, x, c): two projects
+    out = tmp_path / "out" / "movie.tif"
+    out.parent.mkdir()
+    with pytest.raises(PartsDroppedError) as info:
+        dlformats.convert(source, out, strict=True)
+    assert info.value.path == str(out) and "labels (y)" in str(info.value)  # the whole target, not a batch
+    assert list(out.parent.iterdir()) == []
 
 
 # ------------------------------------------------------------------ masks as labels

@@ -443,6 +443,8 @@ def _described(tif: Any, source: Source, options: ReadOptions) -> dict[str, Any]
             "pixel_sizes": _pixel_sizes(tif, series, index),
             "channels": _ome_channel_names(tif, index) if series.kind == "ome" else [],
         }
+        if not any(entry["channels"]):
+            entry["channels"] = []
         if len(series.levels) > 1:
             entry["levels"] = [[int(n) for n in lv.shape] for lv in series.levels]
         if series.kind == "imagej" and tif.imagej_metadata:
@@ -465,7 +467,7 @@ def _described(tif: Any, source: Source, options: ReadOptions) -> dict[str, Any]
                     {
                         "option": exc.option,
                         "values": [str(c) for c in exc.choices],
-                        "gives": exc.reason,
+                        "gives": exc.hint or exc.reason,
                         "use": usage("axes", value=(exc.choices or ["AXES"])[0]),
                     }
                 )
