@@ -38,8 +38,11 @@ from .errors import (
     NoReaderError,
     NotMyFormat,
     NoWriterError,
+    PartsDroppedError,
+    PartsDroppedWarning,
     PluginCrashedError,
     PluginError,
+    SourceNotFoundError,
     UnsafeArchiveError,
     UnsupportedFeatureError,
 )
@@ -95,6 +98,11 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def __dir__() -> list[str]:
+    """The module's names, the lazily imported ones (``read``, ``read_all``, ``convert``, ``info``...) included."""
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "AmbiguousInputError",
     "BatchProgress",
@@ -117,6 +125,8 @@ __all__ = [
     "NoWriterError",
     "NotMyFormat",
     "Option",
+    "PartsDroppedError",
+    "PartsDroppedWarning",
     "PluginCrashedError",
     "PluginError",
     "Problem",
@@ -125,6 +135,7 @@ __all__ = [
     "ReadOptions",
     "Registry",
     "Source",
+    "SourceNotFoundError",
     "Spots",
     "UnsafeArchiveError",
     "UnsupportedFeatureError",

@@ -37,6 +37,7 @@ from .errors import (
     InvalidOptionError,
     NetworkError,
     environment_error,
+    usage,
 )
 from .limits import Limits
 
@@ -291,7 +292,7 @@ def _network_error(exc: BaseException, url: str, clock: _Clock) -> DLFormatsErro
         return NetworkError(
             f"download failed: timed out (download_seconds {clock.seconds:g} bounds the whole download)",
             path=url,
-            hint="raise it with --limit download_seconds=N or Limits(download_seconds=N) for a slow server",
+            hint=f"raise it with {usage('limit', 'download_seconds')} for a slow server",
         )
     if isinstance(exc, http.client.InvalidURL):
         return InvalidOptionError(f"not a valid URL: {_shown(str(exc))}", path=url)

@@ -25,6 +25,7 @@ from .errors import (
     InconsistentDataError,
     InvalidOptionError,
     UnsupportedFeatureError,
+    usage,
 )
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ class LazyArray:
                 option="select",
                 choices=[f"{a}=0..{sizes[a] - 1}" for a in frame_axes],
                 path=path,
-                hint=f"keep one plane of one axis, e.g. select={{'{second}': 0}} (--select {second}=0)",
+                hint=f"keep one plane of one axis, e.g. {usage('select', second, 0)}",
             )
         self.frame_axis = frame_axes[0] if frame_axes else default_frame_axis
         self._frame = frame_axes[0] if frame_axes else None

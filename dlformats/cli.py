@@ -1,4 +1,8 @@
-"""The ``dlformats`` command: ``convert``, ``info``, ``formats``, ``validate``, ``batch`` and ``merge``."""
+"""The ``dlformats`` command: ``convert``, ``info``, ``formats``, ``validate``, ``batch`` and ``merge``.
+
+Hints in its error messages use its own syntax (``--select Z=0``), not Python's
+(:func:`dlformats.errors.command_syntax`).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,14 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .errors import DLFormatsError, EnvironmentFailureError, InvalidOptionError
+from .errors import (
+    AmbiguousInputError,
+    DLFormatsError,
+    DLFormatsWarning,
+    EnvironmentFailureError,
+    InvalidOptionError,
+    command_syntax,
+)
 from .limits import Limits
 
 EXIT_PROBLEMS = 1
@@ -114,25 +125,48 @@ def _reading(args: argparse.Namespace) -> dict[str, Any]:
         "limits": args.limits,
         "options": _read_options(args),
         "labels_options": labels_options,
+        "role": args.role,
     }
 
 
-class _Progress:
-    """A progress bar on stderr, shown only on a terminal and only after the first second."""
+_UNIT_NAMES = {"planes": "planes (image and labels)"}
+"""How the progress bar explains a writer's unit (:attr:`FormatSpec.progress_unit`) the first time."""
 
-    def __init__(self, label: str, stream: Any = None) -> None:
+
+class _Progress:
+    """A progress bar on stderr, shown only on a terminal and only after the first second.
+
+    It counts the units the writer reports (``unit``: the format's ``progress_unit``,
+    e.g. planes of the image and labels, or frames), with the rate and the time left.
+    """
+
+    def __init__(self, label: str, stream: Any = None, *, unit: str = "planes") -> None:
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() and not os.environ.get("DLFORMATS_NO_PROGRESS")
         self.start = time.monotonic()
         self.label = label
+        self.unit = unit
         self.shown = False
 
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or time.monotonic() - self.start < 1.0 or total <= 0:
-            return
+    def line(self, done: int, total: int, elapsed: float) -> str:
+        """The bar's text after ``elapsed`` seconds with ``done`` of ``total`` units written."""
         width = 30
+        done = max(0, min(done, total))
         filled = int(width * done / total)
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        rate = done / elapsed if elapsed > 0 else 0.0
+        left = f"{_duration((total - done) / rate)} left" if rate > 0 and done < total else ""
+        speed = f"{rate:.1f} {self.unit}/s" if rate < 10 else f"{rate:.0f} {self.unit}/s"
+        unit = _UNIT_NAMES.get(self.unit, self.unit)
+        return (
+            f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {100 * done / total:3.0f}% "
+            f"{done}/{total} {unit}, {speed}" + (f", {left}" if left else "")
+        )
+
+    def __call__(self, done: int, total: int) -> None:
+        elapsed = time.monotonic() - self.start
+        if not self.enabled or elapsed < 1.0 or total <= 0:
+            return
+        self.stream.write("\r" + self.line(done, total, elapsed) + "\x1b[K")
         self.stream.flush()
         self.shown = True
 
@@ -142,10 +176,19 @@ class _Progress:
             self.stream.flush()
 
 
+def _duration(seconds: float) -> str:
+    whole = round(seconds)
+    if whole >= 3600:
+        return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
 def _cmd_convert(args: argparse.Namespace) -> int:
     from .api import convert
+    from .registry import get_registry
 
-    progress = _Progress("converting")
+    unit = get_registry().writer_for(args.dst, args.to_format).spec.progress_unit
+    progress = _Progress(f"writing {os.path.basename(args.dst)}", unit=unit)
     try:
         written = convert(
             args.src,
@@ -156,6 +199,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             **_reading(args),
             write_options=_pairs(args.write_option, "write-option"),
             progress=progress,
+            strict=args.strict,
         )
     finally:
         progress.close()
@@ -167,12 +211,27 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _cmd_info(args: argparse.Namespace) -> int:
     from .api import info
 
-    summary = info(
-        args.src,
-        labels=args.labels,
-        format=args.from_format,
-        **_reading(args),
-    )
+    try:
+        summary = info(args.src, labels=args.labels, format=args.from_format, raw=args.raw, **_reading(args))
+    except AmbiguousInputError as exc:  # a file that needs a choice: --raw describes it as it is
+        exc.hint = f"{exc.hint}; " if exc.hint else ""
+        exc.hint += f"'dlformats info {args.src} --raw' shows what it holds"
+        raise
+    if args.raw:
+        if args.json:
+            print(json.dumps(summary, indent=2))
+        else:
+            _print_raw(summary)
+        return 0
+    for s in summary.get("batches", [summary]):
+        if s.get("axes_from") == "default":
+            note = s.get("axes_note") or "the file does not say"
+            warnings.warn(
+                f"{args.src}: axes {s['axes']} were assumed ({note}); --axes gives the real order, "
+                "'dlformats info --raw' shows what the file holds",
+                DLFormatsWarning,
+                stacklevel=2,
+            )
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -180,18 +239,54 @@ def _cmd_info(args: argparse.Namespace) -> int:
     for i, s in enumerate(batches):
         if len(batches) > 1:
             print(f"batch {i}:")
-        print(f"format:    {s['format']} (plugin {s['plugin']})")
+        print(f"format:     {s['format']} (plugin {s['plugin']})")
+        if s.get("axes"):
+            how = {"file": "from the file", "option": "from --axes", "default": "assumed"}.get(s["axes_from"], "")
+            print(f"axes:       {s['axes']} ({how})")
         for part, axes in (("X", "channels, frames, height, width"), ("y", "features, frames, height, width")):
             d = s[part]
-            print(f"{part}:         " + (f"{tuple(d['shape'])} {d['dtype']}  ({axes})" if d else "none"))
-        print(f"frames:    {s['frames']} ({s['frame_axis']})")
-        print(f"channels:  {', '.join(repr(c) for c in s['channels']) or '-'}")
-        derived = " (derived from labels)" if s.get("cells_derived") else ""
-        print(f"cells:     {s['cells']}{derived}")
-        print(f"divisions: {s['divisions']}")
-        print(f"spots:     {s['spots']}")
+            print(f"{part}:          " + (f"{tuple(d['shape'])} {d['dtype']}  ({axes})" if d else "none"))
+        print(f"frames:     {s['frames']} ({s['frame_axis']})")
+        print(f"channels:   {', '.join(repr(c) for c in s['channels']) or '-'}")
+        if s.get("features"):
+            print(f"features:   {', '.join(repr(c) for c in s['features'])}")
+        derived = " (derived from the labels)" if s.get("cells_derived") else ""
+        print(f"cells:      {s['cells']} entries, {s['distinct_cells']} distinct cells{derived}")
+        print(f"divisions:  {s['divisions']}")
+        print(f"spots:      {s['spots']}")
         print(f"cell types: {s['cell_types']}")
     return 0
+
+
+def _print_raw(raw: dict[str, Any]) -> None:
+    """``info --raw`` as text: each series as the file holds it, and the choices it needs."""
+    print(f"format:   {raw['format']} (plugin {raw['plugin']})")
+    for s in raw.get("series", []):
+        kind = f"{s['kind']} " if s.get("kind") else ""
+        what = f" ({s['part']})" if s.get("part") else ""
+        axes = f"axes {s['axes']}" if s.get("axes") else "as read"
+        print(f"series {s['index']}{what}: {kind}{axes} shape {tuple(s['shape'])} {s['dtype']}")
+        if s.get("levels"):
+            print(f"  levels:      {', '.join(str(tuple(lv)) for lv in s['levels'])}")
+        sizes = s.get("pixel_sizes") or {}
+        if sizes:
+            print("  pixel sizes: " + ", ".join(f"{a} {v:g} {u}".rstrip() for a, (v, u) in sizes.items()))
+        if s.get("channels"):
+            print(f"  channels:    {', '.join(repr(c) for c in s['channels'])}")
+        maps = s.get("maps_to") or {}
+        if "needs" in maps:
+            print(f"  read as:     needs a choice ({maps['needs']['option']}): {maps['needs']['why']}")
+        elif maps:
+            arr = "X" if "X" in maps else "y"
+            note = f"; assumed: {maps['axes_note']}" if maps.get("axes_note") else ""
+            print(
+                f"  read as:     axes {maps['axes']} ({maps['axes_from']}{note}) -> {arr} {tuple(maps[arr])} "
+                f"(frames: {maps['frame_axis']})"
+            )
+    for c in raw.get("choices", []):
+        print(f"choice:   {c.get('use') or c['option']}: {c['gives']} ({c['option']}: {', '.join(c['values'])})")
+    if raw.get("note"):
+        print(f"note:     {raw['note']}")
 
 
 def _cmd_formats(args: argparse.Namespace) -> int:
@@ -238,7 +333,18 @@ def _show_format(name: str, *, as_json: bool) -> int:
     )
     print(f"extensions:    {' '.join(spec.extensions) or '-'}{' (a folder)' if spec.folder else ''}")
     print(f"reads parts:   {', '.join(sorted(spec.reads)) if spec.read else '- (not readable)'}")
-    print(f"writes parts:  {', '.join(sorted(spec.writes)) if spec.write else '- (not writable)'}")
+    chosen = [
+        f"{o.name}={choice}: {', '.join(sorted(parts))}"
+        for o in spec.write_options
+        for choice, parts in o.writes or ()
+        if choice != o.default
+    ]
+    also = f" ({'; '.join(chosen)})" if chosen else ""
+    print(f"writes parts:  {', '.join(sorted(spec.writes)) + also if spec.write else '- (not writable)'}")
+    if spec.write is not None:
+        others = "" if len(spec.frame_axes) == 3 else f" (others are written as {spec.frame_axes[0]})"
+        print(f"frames as:     {', '.join(spec.frame_axes)}{others}")
+        print(f"progress in:   {spec.progress_unit}")
     if spec.read is not None:
         print("read options (--option KEY=VALUE):")
         core = [f"{summary}: {text}" for summary, text in _CORE_READ_OPTIONS.values()]
@@ -257,7 +363,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from .api import read_all, validate
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # what reading warns about, validate reports
         projects = read_all(
             args.src,
             args.labels,
@@ -269,6 +375,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(f"{args.src}: {p}")
     if not problems:
         print(f"{args.src}: no problems found")
+    else:
+        errors = sum(p.severity == "error" for p in problems)
+        print(f"{args.src}: {len(problems)} problem(s): {errors} error(s), {len(problems) - errors} warning(s)")
     return EXIT_PROBLEMS if problems else 0
 
 
@@ -284,11 +393,26 @@ def build_parser() -> argparse.ArgumentParser:
             "128+N stopped by signal N (SIGINT, SIGTERM, SIGHUP: the output being written is removed)"
         ),
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    from . import __version__
+
+    parser.add_argument("--debug", action="store_true", help="show tracebacks (anywhere on the line)")
+    parser.add_argument("--version", action="version", version=f"dlformats {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def add_parser(name: str, **kw: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, **kw)
+        # SUPPRESS: a subcommand without --debug leaves the main parser's value alone
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+        return p
+
     def reading(p: argparse.ArgumentParser) -> None:
-        p.add_argument("src", help="file or http(s):// URL to read")
+        p.add_argument("src", help="file, folder or http(s):// URL to read")
+        p.add_argument(
+            "--role",
+            choices=("image", "labels"),
+            default="image",
+            help="labels: read SRC itself as labels (a mask alone: y filled, cells derived, no image)",
+        )
         p.add_argument("--labels", help="separate labels file (TIFF, label zip, trk, npy...)")
         p.add_argument("--axes", help="axis order of the image, letters TZBCSYX (e.g. CZYX, YXC)")
         p.add_argument("--labels-axes", help="axis order of the labels")
@@ -312,10 +436,15 @@ def build_parser() -> argparse.ArgumentParser:
             "--limit", action="append", default=[], metavar="NAME=VALUE", help="raise or lower a resource limit"
         )
 
-    p = sub.add_parser("convert", help="convert SRC to DST (.zip = DeepCell Label project zip)")
+    p = add_parser("convert", help="convert SRC to DST (.zip = DeepCell Label project zip)")
     reading(p)
     p.add_argument("dst", help="output file; the format comes from --to or its extension")
     p.add_argument("--to", dest="to_format", help="write with this format")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse (before writing) when DST's format would leave parts out, instead of warning",
+    )
     p.add_argument(
         "--write-option",
         action="append",
@@ -324,17 +453,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_convert)
 
-    p = sub.add_parser("info", help="describe what SRC is and holds")
+    p = add_parser("info", help="describe what SRC is and holds")
     reading(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="describe the file as it is, before any mapping: series, axes, shapes, pixel sizes, the choices it needs",
+    )
     p.set_defaults(func=_cmd_info)
 
-    p = sub.add_parser("formats", help="list every format and plugin, or describe one format and its options")
+    p = add_parser("formats", help="list every format and plugin, or describe one format and its options")
     p.add_argument("name", nargs="?", help="a format to describe: parts, extensions, read and write options, plugin")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_formats)
 
-    p = sub.add_parser("validate", help="report every problem in SRC; exit 1 if any")
+    p = add_parser("validate", help="report every problem in SRC; exit 1 if any")
     reading(p)
     p.set_defaults(func=_cmd_validate)
 
@@ -441,7 +575,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if hasattr(args, "limit"):
             args.limits = Limits.parse(args.limit)
-        with warnings.catch_warnings(), _stop_on_signals():
+        with warnings.catch_warnings(), _stop_on_signals(), command_syntax():
             warnings.simplefilter("default")
             warnings.showwarning = _show_warning  # type: ignore[assignment]
             return run(args)

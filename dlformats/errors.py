@@ -9,10 +9,12 @@ to do about it.
 
 from __future__ import annotations
 
+import contextlib
 import errno as _errno
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 class DLFormatsError(Exception):
@@ -100,7 +102,7 @@ class LimitExceededError(DLFormatsError):
         self.limit = limit
         self.allowed = allowed
         self.found = found
-        kw.setdefault("hint", f"raise it with --limit {limit}=N or Limits({limit}=N) if you trust the file")
+        kw.setdefault("hint", f"raise it with {usage('limit', limit)} if you trust the file")
         super().__init__(f"{reason}: {found:,} > {limit} {allowed:,}", **kw)  # type: ignore[arg-type]
 
 
@@ -146,6 +148,48 @@ class InvalidOptionError(DLFormatsError):
     def __init__(self, reason: str, *, option: str | None = None, valid: Sequence[str] = (), **kw: object) -> None:
         self.option = option
         self.valid = list(valid)
+        super().__init__(reason, **kw)  # type: ignore[arg-type]
+
+
+class SourceNotFoundError(InvalidOptionError, FileNotFoundError):
+    """The source to read does not exist: a :class:`DLFormatsError` and a :class:`FileNotFoundError` alike.
+
+    ``errno`` is ``ENOENT`` and ``filename`` the path, as ``open()`` would give them, so
+    ``except FileNotFoundError`` and ``except DLFormatsError`` both catch it.
+    """
+
+    def __init__(self, reason: str = "no such file", **kw: Any) -> None:
+        super().__init__(reason, **kw)
+        self._os_fields()
+
+    def _os_fields(self) -> None:
+        self.errno, self.strerror, self.filename = _errno.ENOENT, self.reason, self.path
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_not_found, (type(self), self.args, self.__dict__.copy()))
+
+
+def _rebuild_not_found(
+    cls: type[SourceNotFoundError], args: tuple[object, ...], fields: dict[str, object]
+) -> SourceNotFoundError:
+    error = _rebuild(cls, args, fields)
+    assert isinstance(error, SourceNotFoundError)
+    error._os_fields()
+    return error
+
+
+class PartsDroppedError(UnsupportedFeatureError):
+    """A write with ``strict=True`` (``--strict``) would leave parts of the project out.
+
+    Raised before anything is written.
+
+    Attributes:
+        dropped: the parts the target format does not write (see :data:`dlformats.model.PARTS`),
+            plus ``"frame_axis"`` when the file would record the frames as another axis.
+    """
+
+    def __init__(self, reason: str, *, dropped: Sequence[str] = (), **kw: object) -> None:
+        self.dropped = list(dropped)
         super().__init__(reason, **kw)  # type: ignore[arg-type]
 
 
@@ -449,17 +493,105 @@ __all__ = [
     "NoReaderError",
     "NoWriterError",
     "NotMyFormat",
+    "PartsDroppedError",
+    "PartsDroppedWarning",
     "PluginCrashedError",
     "PluginError",
     "PluginFailure",
+    "SourceNotFoundError",
     "UnsafeArchiveError",
     "UnsupportedFeatureError",
+    "command_syntax",
+    "command_syntax_active",
     "environment_error",
+    "usage",
 ]
 
 
 class DLFormatsWarning(UserWarning):
     """Something suspicious but usable was found (e.g. divisions.json and lineage.json disagree)."""
+
+
+class PartsDroppedWarning(DLFormatsWarning):
+    """A write leaves parts of the project out: the target format does not hold them (:class:`PartsDroppedError`)."""
+
+
+# ------------------------------------------------------------------ hints in the caller's syntax
+_COMMAND_LINE: list[bool] = [False]
+
+
+@contextlib.contextmanager
+def command_syntax() -> Iterator[None]:
+    """While the block runs, hints name options as the ``dlformats`` command takes them (``--select Z=0``).
+
+    Outside it (the Python API) they name them as Python takes them (``options={'select': {'Z': 0}}``).
+    The command wraps each run in it; it is process-wide, as the command is.
+    """
+    previous = _COMMAND_LINE[0]
+    _COMMAND_LINE[0] = True
+    try:
+        yield
+    finally:
+        _COMMAND_LINE[0] = previous
+
+
+_PLACEHOLDERS = frozenset({"N", "NAME", "FILE", "AXES", "INDEX", "VALUE"})
+
+
+def command_syntax_active() -> bool:
+    """True while the ``dlformats`` command runs (hints then use its syntax, see :func:`command_syntax`)."""
+    return _COMMAND_LINE[0]
+
+
+def _py(value: object) -> str:
+    """``value`` as Python source; a placeholder (``N``, ``NAME``...) stays as it is."""
+    if isinstance(value, str) and value in _PLACEHOLDERS:
+        return value
+    return repr(value)
+
+
+def _cmd(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def usage(kind: str, name: str = "", value: object = "N", *, labels: bool = False) -> str:
+    """How the caller gives an option, in the caller's syntax (see :func:`command_syntax`), for a hint.
+
+    ``kind`` is ``"option"`` (a read option of the format), ``"write"`` (a write option),
+    ``"select"`` (``name`` an axis letter, ``value`` a plane index), ``"axes"`` (``value``
+    the letters), ``"limit"``, ``"role"`` or ``"flag"`` (a switch such as ``strict``);
+    ``labels=True`` for the separate labels source.
+    E.g. ``usage("option", "series")`` is ``options={'series': N}`` in Python and
+    ``--option series=N`` on the command line.
+    """
+    command = _COMMAND_LINE[0]
+    prefix = "labels_" if labels else ""
+    flag = "--labels-" if labels else "--"
+    if kind == "option":
+        if command:
+            return f"{flag}option {name}={_cmd(value)}"
+        return f"{prefix}options={{{name!r}: {_py(value)}}}"
+    if kind == "write":
+        return f"--write-option {name}={_cmd(value)}" if command else f"options={{{name!r}: {_py(value)}}}"
+    if kind == "select":
+        if command and labels:
+            return "--labels-option 'select={\"%s\": %s}'" % (name, _cmd(value))  # noqa: UP031
+        if command:
+            return f"--select {name}={_cmd(value)}"
+        return f"{prefix}options={{'select': {{{name!r}: {_py(value)}}}}}"
+    if kind == "axes":
+        return f"{flag}axes {value}" if command else f"{prefix}axes={_py(value)}"
+    if kind == "limit":
+        return f"--limit {name}={_cmd(value)}" if command else f"limits=Limits({name}={_py(value)})"
+    if kind == "role":
+        return f"--role {value}" if command else f"role={_py(value)}"
+    if kind == "write_format":
+        return "--to FORMAT" if command else "format='FORMAT' (to_format= in convert)"
+    if kind == "flag":  # a switch: --strict / strict=True
+        return f"--{name.replace('_', '-')}" if command else f"{name}=True"
+    raise ValueError(f"unknown kind of option {kind!r}")
 
 
 def __getattr__(name: str) -> object:

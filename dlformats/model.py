@@ -131,8 +131,11 @@ class Project:
         y: labels, ``(features, frames, height, width)``, integers (int32; int64,
             uint32 and uint64 are checked plane by plane when written as int32); may be
             lazy; ``None`` when the source has no labels (writers then write zeros).
-        cells: ``cells.json`` entries; ``None`` when the source says nothing about
-            cells (writers then derive one cell per non-zero value, per frame and feature).
+        cells: ``cells.json`` entries, always usable as a table (``len``, iteration,
+            columns ``value``, ``cell``, ``t``, ``c``: a :class:`CellTable`).  When the
+            source lists none (set ``None``), they are derived from the labels on first use,
+            one cell per positive value per frame and feature, as DeepCell Label derives
+            them (a :class:`DerivedCells`); :attr:`listed_cells` tells the two apart.
         divisions: cell divisions.
         spots: spot table, or ``None``.
         channels: names of the image channels (``""`` where unnamed), or empty.
@@ -162,6 +165,65 @@ class Project:
             problem = _not_an_array(name, getattr(self, name))
             if problem:
                 raise TypeError(f"Project.{name} {problem}")
+
+    @property
+    def listed_cells(self) -> list[Cell] | CellTable | None:
+        """The cells the source listed (``cells.json``...), or ``None`` when :attr:`cells` are derived from the labels.
+
+        Writers use it to choose between applying DeepCell Label's export rule to
+        listed cells and deriving one cell per label value as they write.
+        """
+        return self.__dict__.get("_cells")
+
+    def __repr__(self) -> str:
+        """One short line: shapes, dtypes and counts (:meth:`describe` gives every part)."""
+        items = [f"X={_array_text(self.X)}", f"y={_array_text(self.y)}"]
+        if self.X is not None or self.y is not None:
+            items.append(f"frames={self.num_frames} ({self.frame_axis})")
+        listed = self.listed_cells
+        items.append(f"cells={len(listed)}" if listed is not None else "cells=derived")
+        for name in ("divisions", "cell_types"):
+            if getattr(self, name):
+                items.append(f"{name}={len(getattr(self, name))}")
+        if self.spots is not None:
+            items.append(f"spots={len(self.spots)}")
+        if self.channels:
+            items.append(f"channels={_names_text(self.channels)}")
+        if self.features:
+            items.append(f"features={_names_text(self.features)}")
+        if self.embeddings is not None:
+            items.append(f"embeddings={len(self.embeddings)}")
+        return f"Project({', '.join(items)})"
+
+    def describe(self, *, count_cells: bool = True) -> str:
+        """Several lines describing every part, as ``dlformats info`` prints them (the long form of ``repr``).
+
+        With ``count_cells`` (the default) derived cells are counted, which reads every label plane once.
+        """
+        rows = [
+            ("X", _array_text(self.X, "channels, frames, height, width")),
+            ("y", _array_text(self.y, "features, frames, height, width")),
+            ("frames", f"{self.num_frames} ({self.frame_axis})"),
+            ("channels", ", ".join(repr(c) for c in self.channels) or "-"),
+            ("features", ", ".join(repr(c) for c in self.features) or "-"),
+        ]
+        listed = self.listed_cells
+        if listed is not None or count_cells:
+            table = CellTable.from_cells(self.cells)
+            text = f"{len(table)} entries, {table.distinct()} distinct cells"
+            rows.append(("cells", text + ("" if listed is not None else " (derived from the labels)")))
+        else:
+            rows.append(("cells", "derived from the labels"))
+        rows += [
+            ("divisions", str(len(self.divisions))),
+            ("spots", str(len(self.spots)) if self.spots is not None else "0"),
+            ("cell types", str(len(self.cell_types))),
+            ("embeddings", str(len(self.embeddings)) if self.embeddings is not None else "0"),
+        ]
+        for part, prov in sorted(self.provenance.items()):
+            rows.append((f"from ({part})", f"{prov.format} (plugin {prov.plugin}) {prov.source}"))
+        width = max(len(k) for k, _ in rows) + 2
+        return "\n".join(f"{k + ':':<{width}}{v}" for k, v in rows)
 
     # ---------------------------------------------------------------- shape
     @property
@@ -215,25 +277,37 @@ class Project:
 
         Deriving reads every label plane once.
         """
-        if self.cells is not None:
-            return self.cells
+        if self.listed_cells is not None:
+            return self.listed_cells
         return derive_cells(self)
 
     # ------------------------------------------------------------ validation
-    def validate(self, *, pixels: bool = False) -> list[Problem]:
-        """Return every problem found in the project (an empty list when it is sound).
+    def validate(self, *, pixels: bool = True, recorded: bool = True) -> list[Problem]:
+        """Return every problem found in the project, all at once (an empty list when it is sound).
 
-        Checks shapes and dtypes of ``X`` and ``y``, that they agree, the lengths of
-        channel and feature names, cells (frames and features in range, duplicates),
-        divisions (named cells exist, frames in range, a cell is not its own
-        daughter), cell types, embeddings and spot coordinates (finite).  A project
-        without ``X`` and ``y`` is sound when it holds other parts (a lineage or a
-        spots table read on its own); its frames and features are then unknown, so
-        only their signs are checked.  With ``pixels=True`` it also reads
-        every label plane once and reports values an int32 label cannot hold and
-        negative values (errors: int32 formats refuse them), and, when the project
-        lists cells, cells whose value is absent from their frame and values present
-        in a frame but used by no cell.
+        Each :class:`Problem` names its part and where it is (feature, frame, cell,
+        division, spot rows).  Checks shapes and dtypes of ``X`` and ``y``, that they
+        agree, the lengths of channel and feature names, cells (frames and features in
+        range, duplicates), divisions (named cells exist, frames in range, a cell is not
+        its own daughter, and their timing as deepcell-tracking's lineage check requires:
+        every daughter first appears at the division's frame ``t`` and the parent last
+        appears at ``t - 1``), cell types, embeddings, spot coordinates (finite, and
+        inside the image: ``x`` in ``[-0.5, width - 0.5)``, ``y`` in ``[-0.5, height -
+        0.5)``, pixel centres at whole numbers) and the problems a reader recorded in
+        ``metadata["lineage_problems"]`` (a lineage breaking deepcell-tracking's rules).
+        A project without ``X`` and ``y`` is sound when it holds other parts (a lineage or
+        a spots table read on its own); its frames and features are then unknown, so
+        only their signs are checked.
+
+        With ``pixels=True`` (the default) it also reads every label plane once and
+        reports values an int32 label cannot hold and negative values (errors: int32
+        formats refuse them), and, when the project lists cells, cells whose value is
+        absent from their frame and values present in a frame but used by no cell; the
+        timing of divisions of a project without listed cells is checked against the
+        cells derived from the labels.  ``pixels=False`` reads no pixels (what every
+        read checks).  ``recorded=False`` leaves out what the reader recorded (and the
+        division timing of a lineage whose reader found problems: it checked those rules
+        itself), as reading does: the reader warned about them already.
         """
         problems: list[Problem] = []
         add = problems.append
@@ -292,9 +366,10 @@ class Project:
             return 0 <= i < n if has_arrays else i >= 0
 
         known: set[int] = set()
-        if self.cells is not None:
+        listed = self.listed_cells
+        if listed is not None:
             seen: set[Cell] = set()
-            for cell in self.cells:
+            for cell in listed:
                 if not in_range(cell.t, frames):
                     add(Problem("cells", f"{_cell_text(cell)}: frame {cell.t} out of range {span}"))
                 if not in_range(cell.c, features):
@@ -315,7 +390,7 @@ class Project:
                 add(Problem("divisions", f"{text}: a cell cannot be its own daughter"))
             if len(set(d.daughters)) != len(d.daughters):
                 add(Problem("divisions", f"{text}: a daughter is listed twice", "warning"))
-            if self.cells is not None:
+            if listed is not None:
                 missing = [c for c in [d.parent, *d.daughters] if c not in known]
                 if missing:
                     add(Problem("divisions", f"{text}: names cells absent from cells: {missing}", "warning"))
@@ -339,15 +414,31 @@ class Project:
                 add(Problem("spots", "columns have different lengths"))
             elif not all(_finite_number(v) for v in (*self.spots.x, *self.spots.y)):
                 add(Problem("spots", "coordinates must be finite numbers"))
+            elif has_arrays and n:
+                problems.extend(_spots_outside(self.spots, *self.frame_shape))
 
+        recorded_problems = self.metadata.get("lineage_problems") or ()
+        if recorded:
+            for message in recorded_problems:
+                add(Problem("divisions", f"the file's lineage: {message}", "warning"))
+        timing = self.divisions and (recorded or not recorded_problems)
+
+        frames_of: dict[int, list[int]] | None = None
+        if listed is not None and timing:
+            frames_of = _frames_of_cells(listed)
         if pixels and self.y is not None:
-            problems.extend(_pixel_problems(self))
+            seen_values: dict[int, set[int]] | None = {} if listed is None and timing else None
+            problems.extend(_pixel_problems(self, seen_values))
+            if seen_values is not None:
+                frames_of = {cell: sorted(ts) for cell, ts in seen_values.items()}
+        if frames_of is not None:
+            problems.extend(_division_timing(self.divisions, frames_of))
         return problems
 
     def has_parts(self) -> bool:
-        """True when the project holds anything besides ``X`` and ``y`` (cells, divisions, spots...)."""
+        """True when the project holds anything besides ``X`` and ``y`` (listed cells, divisions, spots...)."""
         return (
-            self.cells is not None
+            self.listed_cells is not None
             or bool(self.divisions)
             or self.spots is not None
             or bool(self.cell_types)
@@ -355,10 +446,11 @@ class Project:
         )
 
     def check(self, *, path: str | None = None, pixels: bool = False) -> list[Problem]:
-        """Validate; raise :class:`InconsistentDataError` listing the errors, else return the warnings."""
+        """Validate (without what the reader recorded: it warned); raise :class:`InconsistentDataError` listing
+        the errors, else return the warnings."""
         from .errors import InconsistentDataError
 
-        problems = self.validate(pixels=pixels)
+        problems = self.validate(pixels=pixels, recorded=False)
         errors = [p for p in problems if p.severity == "error"]
         if errors:
             raise InconsistentDataError(
@@ -389,7 +481,7 @@ class Project:
             "frame_axis": self.frame_axis,
             "height": self.frame_shape[0],
             "width": self.frame_shape[1],
-            "cells": len(self.cells) if self.cells is not None else None,
+            "cells": len(self.listed_cells) if self.listed_cells is not None else None,
             "divisions": len(self.divisions),
             "spots": len(self.spots) if self.spots is not None else 0,
             "cell_types": len(self.cell_types),
@@ -421,11 +513,113 @@ def _cell_text(cell: Cell) -> str:
     return f"cell {cell.cell} (value {cell.value}, t {cell.t}, c {cell.c})"
 
 
-def _pixel_problems(project: Project) -> Iterator[Problem]:
+def _array_text(arr: Any, axes: str = "") -> str:
+    if arr is None:
+        return "None"
     import numpy as np
 
+    try:
+        dtype = str(np.dtype(arr.dtype))
+    except TypeError:
+        dtype = str(arr.dtype)
+    return f"{tuple(int(s) for s in arr.shape)} {dtype}" + (f"  ({axes})" if axes else "")
+
+
+def _names_text(names: Sequence[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:4])
+    return f"[{shown}{', ...' if len(names) > 4 else ''}]" + (f" ({len(names)})" if len(names) > 4 else "")
+
+
+def _spots_outside(spots: Spots, height: int, width: int) -> list[Problem]:
+    """Spots whose pixel coordinates fall outside the ``height`` x ``width`` image (pixel centres at whole numbers)."""
+    rows = [
+        i
+        for i, (x, y) in enumerate(zip(spots.x, spots.y))
+        if not (-0.5 <= x < width - 0.5 and -0.5 <= y < height - 0.5)
+    ]
+    if not rows:
+        return []
+    shown = ", ".join(f"{i} (x {_number(spots.x[i])}, y {_number(spots.y[i])})" for i in rows[:5])
+    more = f" and {len(rows) - 5:,} more" if len(rows) > 5 else ""
+    return [
+        Problem(
+            "spots",
+            f"{len(rows):,} of {len(spots):,} spots lie outside the {width} x {height} image "
+            f"(x from -0.5 to {width - 0.5}, y from -0.5 to {height - 0.5}): rows {shown}{more}",
+            "warning",
+        )
+    ]
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _frames_of_cells(cells: Iterable[Cell]) -> dict[int, list[int]]:
+    """For each cell id, the frames where it is listed, ascending (any feature)."""
+    import numpy as np
+
+    table = CellTable.from_cells(cells)
+    if len(table) == 0:
+        return {}
+    order = np.lexsort((table.t, table.cell))
+    cell, t = table.cell[order], table.t[order]
+    bounds = np.flatnonzero(np.diff(cell)) + 1
+    return {int(ids[0]): sorted(set(ts.tolist())) for ids, ts in zip(np.split(cell, bounds), np.split(t, bounds))}
+
+
+def _division_timing(divisions: Iterable[Division], frames_of: dict[int, list[int]]) -> list[Problem]:
+    """Divisions whose timing deepcell-tracking's lineage check refuses.
+
+    A division at ``t`` (the daughters' first frame) needs every daughter to first
+    appear at ``t`` and the parent to last appear at ``t - 1``: a parent still present
+    where its daughters appear, or gone frames before, is refused by
+    ``deepcell_tracking``.
+    """
+    out = []
+    for d in divisions:
+        text = f"division of {d.parent} into {d.daughters} at frame {d.t}"
+        parent = frames_of.get(d.parent)
+        if parent:
+            last = parent[-1]
+            if last >= d.t:
+                out.append(
+                    Problem(
+                        "divisions",
+                        f"{text}: parent {d.parent} is still present at frame {last}, where its daughters "
+                        f"are; deepcell-tracking needs its last frame to be {d.t - 1}, right before theirs",
+                        "warning",
+                    )
+                )
+            elif last < d.t - 1:
+                out.append(
+                    Problem(
+                        "divisions",
+                        f"{text}: parent {d.parent} last appears at frame {last}; deepcell-tracking needs "
+                        f"its last frame to be {d.t - 1}, right before its daughters' first",
+                        "warning",
+                    )
+                )
+        for daughter in d.daughters:
+            frames = frames_of.get(daughter)
+            if frames and frames[0] != d.t:
+                out.append(
+                    Problem(
+                        "divisions",
+                        f"{text}: daughter {daughter} first appears at frame {frames[0]}, not at the division's frame",
+                        "warning",
+                    )
+                )
+    return out
+
+
+def _pixel_problems(project: Project, seen_values: dict[int, set[int]] | None = None) -> Iterator[Problem]:
+    """Problems of the label planes; ``seen_values`` (when given) collects ``{value: frames where present}``."""
+    import numpy as np
+
+    listed = project.listed_cells
     by_frame: dict[tuple[int, int], set[int]] = {}
-    for cell in project.cells or ():
+    for cell in listed or ():
         by_frame.setdefault((cell.c, cell.t), set()).add(cell.value)
     for c in range(project.num_features):
         for t in range(project.num_frames):
@@ -433,7 +627,10 @@ def _pixel_problems(project: Project) -> Iterator[Problem]:
             issues = label_problems(plane)
             for issue in issues:
                 yield Problem("y", f"feature {c} frame {t}: {issue}")
-            if project.cells is None or (issues and plane.dtype.kind not in "iub"):
+            if seen_values is not None and not (issues and plane.dtype.kind not in "iub"):
+                for value in present_values(plane).tolist():
+                    seen_values.setdefault(value, set()).add(t)
+            if listed is None or (issues and plane.dtype.kind not in "iub"):
                 continue
             present = set(np.unique(plane).tolist()) - {0}
             listed = by_frame.get((c, t), set())
@@ -448,11 +645,16 @@ def _pixel_problems(project: Project) -> Iterator[Problem]:
 # --------------------------------------------------------------- label values
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
-_RELABEL_HINT = (
-    "relabel them to consecutive ids with write option relabel=true (--write-option relabel=true) "
-    "or dlformats.relabel(project), or write .npy/.npz, which keep 64-bit labels"
-)
-"""What to do about label values int32 cannot hold, or negative ones."""
+
+def _relabel_hint() -> str:
+    """What to do about label values int32 cannot hold, or negative ones, in the caller's syntax."""
+    from .errors import command_syntax_active, usage
+
+    python = "" if command_syntax_active() else " or dlformats.relabel(project)"
+    return (
+        f"relabel them to consecutive ids with {usage('write', 'relabel', True)}{python}, "
+        "or write .npy/.npz, which keep 64-bit labels"
+    )
 
 
 def _wide(dtype: Any) -> bool:
@@ -557,7 +759,7 @@ def checked_labels(
     raise InconsistentDataError(
         f"labels (y) {message}",
         problems=[Problem("y", message)],
-        hint="labels must be whole numbers: round them or cast them to an integer type" if whole else _RELABEL_HINT,
+        hint="labels must be whole numbers: round them or cast them to an integer type" if whole else _relabel_hint(),
     )
 
 
@@ -581,7 +783,8 @@ def relabel(project: Project) -> Project:
     if y is None or 0 in tuple(y.shape) or len(tuple(y.shape)) != 4:
         return out
     features, frames = int(y.shape[0]), int(y.shape[1])
-    table = CellTable.from_cells(project.cells) if project.cells is not None else None
+    listed = project.listed_cells
+    table = CellTable.from_cells(listed) if listed is not None else None
     tables: list[tuple[Any, Any]] = []
     for c in range(features):
         found = [_distinct_nonzero(y[c, t], c, t) for t in range(frames)]
@@ -606,7 +809,7 @@ def relabel(project: Project) -> Project:
             rows = table.c == c
             value[rows] = new[np.searchsorted(old, table.value[rows])]
         cells = CellTable(value, table.cell, table.t, table.c)
-        out.cells = cells if isinstance(project.cells, CellTable) else list(cells)
+        out.cells = cells if isinstance(listed, CellTable) else list(cells)
     return out
 
 
@@ -759,6 +962,131 @@ class CellTable(Sequence[Cell]):
 
     def __repr__(self) -> str:
         return f"CellTable({len(self)} cells)"
+
+    derived = False
+    """True for cells derived from the labels (:class:`DerivedCells`), false for cells a source listed."""
+
+    def distinct(self) -> int:
+        """The number of distinct cells: ``(feature, cell)`` pairs (an entry is one cell in one frame)."""
+        import numpy as np
+
+        if len(self) == 0:
+            return 0
+        return len(np.unique(np.stack([self.c, self.cell]), axis=1)[0])
+
+
+class DerivedCells(CellTable):
+    """The cells of a project whose source listed none, derived from its labels on first use.
+
+    One cell per positive label value per frame and feature, with cell = value (what
+    DeepCell Label does for labels that come without ``cells.json``).  Nothing is read
+    until a column, the length or an item is asked for; then every label plane is read
+    once and the table kept.  :attr:`Project.cells` gives one whenever
+    :attr:`Project.listed_cells` is ``None``; assigning it to a project's ``cells``
+    means "derive them" for that project.
+    """
+
+    __slots__ = ("_project",)
+    derived = True
+
+    def __init__(self, project: Project) -> None:
+        self._project: Project | None = project
+
+    def __getattr__(self, name: str) -> Any:
+        if name in CellTable.__slots__:
+            self._derive()
+            return object.__getattribute__(self, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _derive(self) -> None:
+        import numpy as np
+
+        project = self._project
+        assert project is not None
+        values: list[Any] = []
+        ts: list[Any] = []
+        cs: list[Any] = []
+        if project.y is not None:
+            for c in range(project.num_features):
+                for t in range(project.num_frames):
+                    found = present_values(project.label_frame(c, t, negatives=True, wide=True))
+                    values.append(found)
+                    ts.append(np.full(len(found), t, np.int64))
+                    cs.append(np.full(len(found), c, np.int64))
+        value = np.concatenate(values) if values else np.zeros(0, np.int64)
+        CellTable.__init__(
+            self,
+            value,
+            value,
+            np.concatenate(ts) if ts else value,
+            np.concatenate(cs) if cs else value,
+        )
+        self._project = None
+
+    def __repr__(self) -> str:
+        if self._project is not None:
+            return "DerivedCells(from the labels, not read yet)"
+        return f"DerivedCells({len(self)} cells, from the labels)"
+
+
+class CellList(list):  # type: ignore[type-arg]
+    """Listed cells given as a list: still a ``list[Cell]``, with a :class:`CellTable`'s columns.
+
+    A project keeps cells given as a list (or any iterable but a :class:`CellTable`) in one
+    of these, so that ``project.cells.value``, ``.cell``, ``.t``, ``.c`` and
+    :meth:`distinct` work whatever the reader gave.  Columns are built on each access.
+    """
+
+    derived = False
+
+    def _column(self, name: str) -> Any:
+        import numpy as np
+
+        return np.fromiter((getattr(cell, name) for cell in self), np.int64, count=len(self))
+
+    @property
+    def value(self) -> Any:
+        """Pixel values, int64."""
+        return self._column("value")
+
+    @property
+    def cell(self) -> Any:
+        """Cell ids, int64."""
+        return self._column("cell")
+
+    @property
+    def t(self) -> Any:
+        """Frames, int64."""
+        return self._column("t")
+
+    @property
+    def c(self) -> Any:
+        """Features, int64."""
+        return self._column("c")
+
+    def distinct(self) -> int:
+        """The number of distinct cells: ``(feature, cell)`` pairs."""
+        return len({(cell.c, cell.cell) for cell in self})
+
+
+def _get_cells(self: Project) -> CellList | CellTable:
+    listed = self.__dict__.get("_cells")
+    return listed if listed is not None else DerivedCells(self)
+
+
+def _set_cells(self: Project, value: Iterable[Cell] | None) -> None:
+    if value is None or isinstance(value, DerivedCells):
+        value = None
+    elif not isinstance(value, (CellTable, CellList)):
+        value = CellList(value)
+    self.__dict__["_cells"] = value
+
+
+Project.cells = property(  # type: ignore[assignment]
+    _get_cells,
+    _set_cells,
+    doc="The cells (``cells.json`` entries) as a table: those listed, else derived from the labels (see Project).",
+)
 
 
 @dataclass
@@ -936,8 +1264,10 @@ __all__ = [
     "PARTS",
     "ArrayLike",
     "Cell",
+    "CellList",
     "CellTable",
     "CellType",
+    "DerivedCells",
     "Division",
     "ExportPlan",
     "Problem",

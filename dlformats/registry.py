@@ -35,7 +35,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -54,6 +54,7 @@ from .errors import (
     PluginError,
     PluginFailure,
     _plugin_crashed,
+    usage,
 )
 from .spec import FormatSpec
 
@@ -471,16 +472,16 @@ class Registry:
             if not writers:
                 hint = "no installed plugin writes any format; install one (see 'dlformats formats')"
             elif not exts:
-                hint = "pass --to FORMAT (see 'dlformats formats')"
+                hint = f"pass {usage('write_format')} (see 'dlformats formats')"
             else:
-                hint = "name the output with one of " + ", ".join(exts) + " or pass --to FORMAT"
+                hint = "name the output with one of " + ", ".join(exts) + f" or pass {usage('write_format')}"
             raise NoWriterError("no format writes files with this extension", path=target, hint=hint)
         return scored[0][1]
 
     def no_reader(self, source: Source, notes: list[Candidate], reason: str) -> NoReaderError:
         """Build the error for a file no reader took."""
         formats = self._ensure()
-        install = sorted({f.spec.install_hint for f in formats.values() if f.spec.install_hint})
+        install = _missing_packages(f.spec.install_hint for f in formats.values())
         return NoReaderError(
             reason,
             path=source.name,
@@ -504,6 +505,27 @@ class Registry:
                 except Exception as exc:
                     raise _plugin_crashed(exc, stage="validate", format=None, plugin=plugin.name) from exc
         return out
+
+
+def _missing_packages(hints: Iterable[str]) -> list[str]:
+    """The packages named by install hints (``"tifffile, imagecodecs"``) that are not installed, each once.
+
+    An item that is not a plain distribution name (``"zarr>=3 (pip install 'zarr>=3')"``,
+    ``"pip install foo"``) is checked by the name it gives and kept as written when missing.
+    """
+    out: list[str] = []
+    for hint in hints:
+        for item in (i.strip() for i in (hint or "").split(",")):
+            found = re.match(r"(?:pip3? install\s+)?['\"]?([A-Za-z0-9][A-Za-z0-9._-]*)", item)
+            if not found or item in out:
+                continue
+            try:
+                metadata.distribution(found.group(1))
+            except metadata.PackageNotFoundError:
+                out.append(item)
+            except Exception:  # noqa: BLE001 - unreadable metadata: say nothing rather than guess
+                continue
+    return out
 
 
 _REGISTRY: Registry | None = None

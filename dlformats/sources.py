@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Union
 
 from ._download import _download
-from .errors import DLFormatsError, InvalidOptionError, environment_error
+from .errors import DLFormatsError, InvalidOptionError, SourceNotFoundError, environment_error
 from .limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
@@ -368,8 +368,21 @@ class Source:
         """True when :attr:`filename` ends with ``ext`` (case-insensitive, ``".tif"`` style)."""
         return self.filename.lower().endswith(ext.lower())
 
-    def describe(self) -> str:
-        """What the leading bytes say this is."""
+    def describe(self, *, entries: bool = False) -> str:
+        """What the leading bytes say this is; for a folder, that it is one (with ``entries``, a few of them)."""
+        if self.is_dir:
+            assert self.path is not None
+            try:
+                names = sorted(os.listdir(self.path))
+            except OSError:
+                return "folder"
+            if not names:
+                return "empty folder"
+            if not entries:
+                return "folder"
+            shown = ", ".join(e + ("/" if (self.path / e).is_dir() else "") for e in names[:5])
+            more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+            return f"folder holding {shown}{more}"
         return _describe_head(self.head)
 
     def zip(self) -> SafeZip | None:
@@ -466,7 +479,7 @@ def open_source(src: Any, *, limits: Limits = DEFAULT_LIMITS, name: str | None =
     if isinstance(src, (str, os.PathLike)):
         path = Path(src)
         if not path.exists():
-            raise InvalidOptionError("no such file", path=str(path))
+            raise SourceNotFoundError("no such file or folder", path=str(path))
         return Source(name=str(path), path=path, filename=path.name, limits=limits)
     if hasattr(src, "read"):
         fname = getattr(src, "name", None)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidOptionError
+from .errors import InvalidOptionError, usage
 from .limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
@@ -71,6 +71,14 @@ class Option:
         maximum: largest allowed value of an ``int`` or ``float`` option.
         index_of: for an ``int`` write option, the project dimension it indexes
             (``"channels"``, ``"frames"`` or ``"features"``): the core checks ``0 <= value < size``.
+        writes: for a write option that picks *what* the writer writes (``part``: the image
+            or the labels), the parts written for each of its choices, e.g.
+            ``{"X": parts("X", "channels"), "y": parts("y", "features")}``; they replace
+            :attr:`FormatSpec.writes` when the core says which parts a write leaves out, and
+            the core names the option (``--write-option part=y``) for a part another choice
+            writes.  When the caller does not give the option and the project lacks the
+            default choice's array but has another choice's (labels alone: no image), the
+            core gives the writer that choice.  Stored as ``((choice, parts), ...)``.
     """
 
     name: str
@@ -81,10 +89,23 @@ class Option:
     minimum: float | None = None
     maximum: float | None = None
     index_of: str | None = None
+    writes: Any = None
 
     def __post_init__(self) -> None:
         if isinstance(self.choices, (list, set, frozenset)):
             object.__setattr__(self, "choices", tuple(self.choices))
+        if isinstance(self.writes, Mapping):
+            pairs = tuple(
+                (k, frozenset(v) if isinstance(v, (list, tuple, set, frozenset)) else v) for k, v in self.writes.items()
+            )
+            object.__setattr__(self, "writes", pairs)
+
+    def parts_written(self, value: Any) -> frozenset[str] | None:
+        """The parts written when this option is ``value`` (see :attr:`writes`), or ``None`` when it does not say."""
+        for choice, written in self.writes or ():
+            if choice == value:
+                return written
+        return None
 
     # ------------------------------------------------------------------ declaration
     def problems(self, *, writing: bool) -> list[str]:
@@ -112,12 +133,32 @@ class Option:
         if self.index_of is not None:
             if not writing or self.type is not int or self.index_of not in INDEX_TARGETS:
                 out.append(f"option {name!r}: index_of is for int write options, one of {', '.join(INDEX_TARGETS)}")
+        if self.writes is not None:
+            out += self._writes_problems(writing)
         if self.default is not None and not out:
             try:
                 if self.parse(self.default) != self.default:
                     raise ValueError(f"is not a {self.type.__name__}")
             except ValueError as exc:
                 out.append(f"option {name!r}: default {self.default!r} {exc}")
+        return out
+
+    def _writes_problems(self, writing: bool) -> list[str]:
+        from .model import PARTS
+
+        name = self.name
+        if not writing or not isinstance(self.writes, tuple) or not self.choices:
+            return [f"option {name!r}: writes is for write options with choices, as {{choice: parts}}"]
+        out = []
+        for pair in self.writes:
+            if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[1], frozenset)):
+                return [f"option {name!r}: writes must map each choice to a set of parts"]
+            choice, written = pair
+            if choice not in self.choices:
+                out.append(f"option {name!r}: writes names {choice!r}, which is not one of its choices")
+            unknown = sorted(str(p) for p in written - set(PARTS))
+            if unknown or not written:
+                out.append(f"option {name!r}: writes for {choice!r} must name parts among {', '.join(PARTS)}")
         return out
 
     # ------------------------------------------------------------------ values
@@ -164,6 +205,7 @@ class Option:
             "minimum": self.minimum,
             "maximum": self.maximum,
             "index_of": self.index_of,
+            "writes": None if self.writes is None else {str(k): sorted(v) for k, v in self.writes},
         }
 
 
@@ -219,7 +261,7 @@ def _parse_select(value: Any) -> dict[str, int]:
         raise InvalidOptionError(
             f"select={value!r} must map axis letters to plane indices, e.g. {{'Z': 0}}",
             option="select",
-            hint="in Python options={'select': {'Z': 0}}; on the command line --select Z=0",
+            hint=f"e.g. {usage('select', 'Z', 0)}",
         )
     out: dict[str, int] = {}
     for key, index in value.items():
@@ -247,7 +289,9 @@ class ReadOptions:
             declare them: every declared name, converted to its type, the default where the
             caller gave none (the core has refused unknown names and bad values).
         role: what the source is to the caller: ``"image"``, or ``"labels"`` (a separate
-            labels source: a reader of plain arrays then fills ``y``, with int32 labels).
+            labels source, or a source read as labels with ``read(..., role="labels")``:
+            a reader of plain arrays then fills ``y``, with int32 labels, instead of ``X``;
+            the core moves an array a reader put in ``X`` anyway to ``y``).
         select: ``{axis letter: plane index}`` planes to keep (letters upper-case), e.g.
             ``{"Z": 0}``; a reader applies the letters its array has (``LazyArray(select=...)``).
     """
@@ -329,6 +373,17 @@ class FormatSpec:
         read_options: the options the reader takes (see :class:`Option`); the core refuses
             any other (besides its own ``select``, given as :attr:`ReadOptions.select`).
         write_options: the options the writer takes.
+        frame_axes: what the written file can record the frames as, letters of ``TZB``
+            (``"B"`` for npy, which reads back as batches); a project whose
+            :attr:`~dlformats.Project.frame_axis` is not among them is written as the first,
+            and the core says so before writing.
+        progress_unit: what the writer counts when it reports progress (``"planes"``: one
+            ``(height, width)`` plane of the image or of the labels; ``"frames"``, ``"files"``...).
+        describe: for ``dlformats info --raw``: ``describe(source, options)`` returns what the
+            file holds before any mapping, as JSON-able values: ``{"series": [{"axes": ...,
+            "shape": [...], "dtype": ..., "pixel_sizes": {...}, "channels": [...]}, ...],
+            "choices": [...]}`` (see :func:`dlformats.info`); ``None`` to let the core
+            describe the project read.
     """
 
     name: str
@@ -345,6 +400,9 @@ class FormatSpec:
     install_hint: str = ""
     read_options: tuple[Option, ...] = ()
     write_options: tuple[Option, ...] = ()
+    frame_axes: str = "TZB"
+    progress_unit: str = "planes"
+    describe: Callable[[Source, ReadOptions], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         # Normalise what is well-typed; anything else is left for problems() to report.
@@ -386,7 +444,11 @@ class FormatSpec:
                     out.append(f"extension {ext!r} must be a dot and a suffix, e.g. '.{ext.strip('.') or 'foo'}'")
         if not isinstance(self.signatures, tuple) or not all(isinstance(b, bytes) and b for b in self.signatures):
             out.append("signatures must be a tuple of non-empty bytes")
-        for hook in ("sniff", "read", "write"):
+        if not isinstance(self.frame_axes, str) or not self.frame_axes or set(self.frame_axes) - set("TZB"):
+            out.append(f"frame_axes must be letters of TZB, e.g. 'TZB' or 'T', not {self.frame_axes!r}")
+        if not isinstance(self.progress_unit, str) or not self.progress_unit.strip():
+            out.append("progress_unit must name what the writer counts, e.g. 'planes'")
+        for hook in ("sniff", "read", "write", "describe"):
             value = getattr(self, hook)
             if value is not None and not callable(value):
                 out.append(f"{hook} must be a function or None, not {type(value).__name__}")
@@ -425,6 +487,15 @@ class FormatSpec:
         for option in declared:
             out += [f"{field_name}: {p}" for p in option.problems(writing=writing)]
         return out
+
+    def written_parts(self, options: Mapping[str, Any]) -> frozenset[str]:
+        """The parts a write with these (parsed) write options keeps: :attr:`writes`, or what a
+        ``writes``-declaring option (:attr:`Option.writes`) says for its value."""
+        for option in self.write_options:
+            chosen = option.parts_written(options.get(option.name, option.default))
+            if chosen is not None:
+                return chosen
+        return self.writes
 
     # ------------------------------------------------------------------ options
     def option_summary(self, *, writing: bool) -> str:
@@ -491,6 +562,9 @@ class FormatSpec:
             "read_options": [o.to_json() for o in self.read_options],
             "write_options": [o.to_json() for o in self.write_options],
             "folder": self.folder,
+            "frame_axes": self.frame_axes,
+            "progress_unit": self.progress_unit,
+            "describes_raw": self.describe is not None,
             "priority": self.priority,
             "install_hint": self.install_hint,
         }

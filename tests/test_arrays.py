@@ -85,7 +85,7 @@ def test_time_and_depth_together_are_ambiguous_with_the_option_to_fix_it():
         LazyArray(np.zeros((3, 4, 5, 6)), "TZYX", path="stack.tif")
     err = info.value
     assert err.option == "select" and err.choices == ["T=0..2", "Z=0..3"] and err.path == "stack.tif"
-    assert "--select Z=0" in str(err) and "3 T and 4 Z" in str(err)
+    assert "options={'select': {'Z': 0}}" in str(err) and "3 T and 4 Z" in str(err)
 
 
 @pytest.mark.parametrize(

@@ -97,9 +97,9 @@ def test_info_text(site, dlex):
     done = run("info", str(dlex), site=site)
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "format:    dlex (plugin example)" in out
-    assert "X:         none" in out and "y:         (1, 2, 3, 4) int32" in out
-    assert "cells:     4" in out and "frames:    2 (T)" in out
+    assert "format:     dlex (plugin example)" in out
+    assert "X:          none" in out and "y:          (1, 2, 3, 4) int32" in out
+    assert "cells:      4 entries, 4 distinct cells" in out and "frames:     2 (T)" in out
 
 
 def test_info_json_on_a_plugin_format(site, dlex):
@@ -147,14 +147,14 @@ def test_validate_unusable_file_is_an_error(site, tmp_path):
 def test_missing_file(tmp_path):
     done = run("info", str(tmp_path / "nope.zip"))
     assert done.returncode == 2
-    assert assert_one_line_error(done) == f"dlformats: error: {tmp_path / 'nope.zip'}: no such file"
+    assert assert_one_line_error(done) == f"dlformats: error: {tmp_path / 'nope.zip'}: no such file or folder"
 
 
 def test_debug_shows_the_traceback(tmp_path):
     done = run("--debug", "info", str(tmp_path / "nope.zip"))
     assert done.returncode == 2
-    assert "Traceback (most recent call last)" in done.stderr and "InvalidOptionError" in done.stderr
-    assert done.stderr.splitlines()[-1] == f"dlformats: error: {tmp_path / 'nope.zip'}: no such file"
+    assert "Traceback (most recent call last)" in done.stderr and "SourceNotFoundError" in done.stderr
+    assert done.stderr.splitlines()[-1] == f"dlformats: error: {tmp_path / 'nope.zip'}: no such file or folder"
 
 
 def test_corrupt_file_names_file_and_line(site, tmp_path):

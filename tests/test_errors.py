@@ -28,6 +28,8 @@ def _every_error() -> list[errors.DLFormatsError]:
         errors.PluginError("r", plugins=["a", "b"], distributions=["d"], **where),
         errors.EnvironmentFailureError("r", errno=28, **where),
         errors.NetworkError("r", errno=None, **where),
+        errors.SourceNotFoundError("no such file or folder", path="a.tif"),
+        errors.PartsDroppedError("r", dropped=["y", "cells"], **where),
     ]
 
 

@@ -52,4 +52,4 @@ def test_limit_check_carries_its_fields():
         Limits(array_bytes=10).check("array_bytes", 11, "frame too large", path="f.tif", member="p0")
     err = info.value
     assert (err.limit, err.allowed, err.found, err.path, err.member) == ("array_bytes", 10, 11, "f.tif", "p0")
-    assert "--limit array_bytes=N" in str(err)
+    assert "limits=Limits(array_bytes=N)" in str(err)  # Python's syntax; the command says --limit

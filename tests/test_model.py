@@ -34,7 +34,8 @@ def problems(project: Project, pixels: bool = False) -> set[tuple[str, str]]:
 
 
 def test_sound_project_has_no_problems():
-    project = base_project(divisions=[Division(1, [2], 1)])
+    # cell 1 divides into 2 and 3: value 1 in frame 1 is cell 3
+    project = base_project(cells=[Cell(1, 1, 0), Cell(1, 3, 1), Cell(2, 2, 1)], divisions=[Division(1, [2, 3], 1)])
     assert project.validate(pixels=True) == []
     assert project.check() == []
 

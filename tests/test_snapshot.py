@@ -41,7 +41,7 @@ def _materialise(project: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"X": np.asarray(project.X)}
     if project.y is not None:
         out["y"] = np.asarray(project.y)
-    if project.cells is not None:
+    if project.listed_cells is not None:
         out["cells"] = sorted((c.value, c.cell, c.t, c.c) for c in project.cells)
     return out
 

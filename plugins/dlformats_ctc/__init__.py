@@ -198,6 +198,8 @@ def dlformats_formats() -> list[FormatSpec]:
             read=_read,
             write=_write,
             folder=True,
+            frame_axes="TZ",  # time points, or the z-slices of one 3-D frame
+            progress_unit="files",
             read_options=READ_OPTIONS,
             write_options=WRITE_OPTIONS,
         )

@@ -31,7 +31,7 @@ def frame_digits(frames: int) -> int:
 def write(project: Project, path: Path, options: WriteOptions) -> None:
     """Write ``project`` into the empty folder ``path``: masks, track file (and ``SEG/`` for ``layout="gt"``)."""
     opts = parse_options(options.extra, writing=True)
-    if project.y is None and project.cells is None:
+    if project.y is None and project.listed_cells is None:
         raise UnsupportedFeatureError("a CTC folder holds label masks; the project has no labels")
     if project.y is None:
         raise UnsupportedFeatureError("a CTC folder holds label masks; the project lists cells but has no label image")

@@ -185,6 +185,7 @@ def dlformats_formats() -> list[FormatSpec]:
             writes=PARTS,
             read=_read,
             write=_write,
+            frame_axes="T",  # dimensions.json has a duration: frames read back as time
             write_options=(Option("compress", bool, True, help="deflate the members (level 1); false stores them"),),
         )
     ]

@@ -45,6 +45,7 @@ from dlformats.errors import (
     InconsistentDataError,
     InvalidOptionError,
     NotMyFormat,
+    usage,
 )
 from dlformats.spec import parts
 
@@ -203,7 +204,7 @@ def _labels(archive: SafeZip, layout: Layout, options: ReadOptions) -> tuple[Any
         option="member",
         choices=arrays,
         path=archive.source.name,
-        hint="pick one with options={'member': NAME} (--option member=NAME)",
+        hint=f"pick one with {usage('option', 'member', 'NAME', labels=options.role == 'labels')}",
     )
 
 
@@ -338,8 +339,8 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
                 zf.writestr(f"batch_{b}_feature_{f}.tif", buf.getvalue())
                 done += 1
                 options.report(done, total)
-        if project.cells is not None:
-            zf.writestr("cells.json", cells_to_json(project.cells))
+        if project.listed_cells is not None:
+            zf.writestr("cells.json", cells_to_json(project.listed_cells))
         if project.divisions:
             zf.writestr("divisions.json", divisions_to_json(project.divisions))
         if project.spots is not None:
@@ -361,6 +362,7 @@ def dlformats_formats() -> list[FormatSpec]:
             writes=parts("y", "cells", "divisions", "spots"),
             read=_read,
             write=_write,
+            frame_axes="B",  # batch_<b>_feature_<f>.tif: the frames read back as batches
             read_options=(
                 Option("member", str, None, help="the array member holding the labels, when the zip holds several"),
                 Option("series", int, None, minimum=0, help="the image series of a TIFF member that holds several"),

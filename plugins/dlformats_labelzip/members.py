@@ -22,6 +22,7 @@ from dlformats.errors import (
     InconsistentDataError,
     InvalidOptionError,
     UnsupportedFeatureError,
+    usage,
 )
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def default_axes(shape: tuple[int, ...], *, path: str, member: str) -> str:
             f"labels of shape {shape} have {len(shape)} dimensions; no default axis order",
             path=path,
             member=member,
-            hint="give the axis order with labels_axes= (--labels-axes), letters TZBCSYX",
+            hint=f"give the axis order with {usage('axes', value='AXES', labels=True)}, letters TZBCSYX",
         )
     return axes
 
@@ -83,7 +84,7 @@ def _series(tif: Any, where: dict[str, str], index: int | None) -> Any:
             f"the TIFF holds {len(series)} images of shapes {shapes}",
             option="series",
             choices=list(range(len(series))),
-            hint="pick one with options={'series': N} (--option series=N)",
+            hint=f"pick one with {usage('option', 'series')}",
             **where,
         )
     return series[0]

@@ -118,9 +118,18 @@ def dlformats_formats() -> list[FormatSpec]:
             writes=parts("X"),
             read=_read_npy,
             write=_write_npy,
+            frame_axes="B",  # (frames, height, width, channels) reads back as batches
+            progress_unit="frames",
             read_options=(BATCH,),
             write_options=(
-                Option("part", str, "X", choices=("X", "y"), help="what to write: the image X, or the labels y"),
+                Option(
+                    "part",
+                    str,
+                    "X",
+                    choices=("X", "y"),
+                    help="what to write: the image X, or the labels y",
+                    writes={"X": parts("X"), "y": parts("y")},
+                ),
             ),
         ),
         FormatSpec(
@@ -133,6 +142,8 @@ def dlformats_formats() -> list[FormatSpec]:
             writes=parts("X", "y", "channels", "features", "embeddings"),
             read=_read_npz,
             write=_write_npz,
+            frame_axes="B",
+            progress_unit="frames",
             read_options=(BATCH,),
             write_options=(
                 Option("compress", bool, True, help="deflate the members; false stores them, so they can be mapped"),

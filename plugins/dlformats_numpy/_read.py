@@ -179,7 +179,9 @@ def _projects(arrays: _Arrays, source: Source, options: ReadOptions) -> list[Pro
     if not labels_role and arrays.labels is not None:
         lab_axes = follow_axes(tuple(arrays.labels.shape), axes, path=path, member=arrays.labels_member)
     batches = batch_indices(axes, shape, select, options.extra["batch"], path=path)
-    meta = {**arrays.metadata, "axes": axes}
+    meta = {**arrays.metadata, "axes": axes, "axes_from": "option" if options.axes is not None else "default"}
+    if options.axes is None:
+        meta["axes_note"] = f"numpy arrays carry no axis names: read in DeepCell's channels-last order {axes}"
     if lab_axes is not None:
         meta["labels_axes"] = lab_axes
 

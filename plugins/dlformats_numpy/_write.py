@@ -36,11 +36,11 @@ def _label_plane(project: Project) -> tuple[Any, Callable[[int, int], Any]]:
 
     from dlformats.model import label_dtype, plan_export
 
-    if project.cells is None:
+    if project.listed_cells is None:
         dtype = label_dtype(project.y.dtype, wide=True)
         wide = dtype != np.int32  # planes of any other type are cast to int32, checked
         return dtype, lambda c, t: project.label_frame(c, t, negatives=True, wide=wide)
-    plan = plan_export(project.cells)
+    plan = plan_export(project.listed_cells)
     return np.dtype(np.int32), lambda c, t: plan.apply(project.label_frame(c, t), c, t)
 
 

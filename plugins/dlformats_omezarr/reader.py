@@ -21,6 +21,7 @@ from dlformats.errors import (
     NotMyFormat,
     UnsafeArchiveError,
     UnsupportedFeatureError,
+    usage,
 )
 
 from .store import ArrayInfo, StoreReader
@@ -138,7 +139,7 @@ def read_multiscale(reader: StoreReader, group: Group, choice: int | None, *, st
                 f"{group.path or 'the store'} holds {len(entries)} multiscale images",
                 option="multiscale",
                 choices=list(range(len(entries))),
-                hint="pick one with options={'multiscale': N} (--option multiscale=N)",
+                hint=f"pick one with {usage('option', 'multiscale')}",
                 **where,
             )
         choice = 0
@@ -398,7 +399,7 @@ def lazy_view(
             else:
                 raise UnsupportedFeatureError(
                     f"axis {name!r} of type {kind!r} has {size} planes and no meaning in DeepCell Label",
-                    hint=f"keep one of them with --option select_named={name}=0",
+                    hint=f"keep one of them with {usage('option', 'select_named', f'{name}=0')}",
                     **where,
                 )
         elif i in chosen:

@@ -221,7 +221,8 @@ def _write(project: Project, path: Path, options: WriteOptions, opts: dict[str, 
             omero.append(_omero_channel(project, c, dtype, low, high))
 
     names = safe_names(project.features, features)
-    plan = plan_export(project.cells) if project.cells is not None and project.y is not None else None
+    listed = project.listed_cells
+    plan = plan_export(listed) if listed is not None and project.y is not None else None
     derived: list[tuple[Any, int, int]] = []
     if project.y is not None:
         labels_group = root if project.X is None else root.create_group("labels")

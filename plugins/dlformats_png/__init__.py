@@ -39,6 +39,7 @@ from dlformats.errors import (
     DLFormatsError,
     NotMyFormat,
     UnsupportedFeatureError,
+    usage,
 )
 from dlformats.spec import parts
 
@@ -219,7 +220,7 @@ def _plane_to_write(project: Project, options: WriteOptions) -> Any:
     if frame is None and nframes > 1:
         raise UnsupportedFeatureError(
             f"a PNG holds one frame; the project has {nframes}",
-            hint="pick one with write option frame=N (--write-option frame=N), or write a TIFF",
+            hint=f"pick one with {usage('write', 'frame')}, or write a TIFF",
         )
     frame = 0 if frame is None else frame
     if part == "y":
@@ -278,9 +279,17 @@ def dlformats_formats() -> list[FormatSpec]:
             writes=parts("X"),
             read=_read,
             write=_write,
+            progress_unit="files",
             install_hint="imageio, imagecodecs",
             write_options=(
-                Option("part", str, "X", choices=("X", "y"), help="what to write: the image X, or the labels y"),
+                Option(
+                    "part",
+                    str,
+                    "X",
+                    choices=("X", "y"),
+                    help="what to write: the image X, or the labels y",
+                    writes={"X": parts("X"), "y": parts("y")},
+                ),
                 Option(
                     "frame",
                     int,

@@ -50,6 +50,7 @@ from dlformats import (
     hookimpl,
 )
 from dlformats.containers.jsonio import dump_json
+from dlformats.errors import command_syntax_active
 from dlformats.spec import parts
 from dlformats_projectzip.zipwriter import ZipWriter
 
@@ -273,9 +274,15 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
     from dlformats.model import plan_export, present_values
 
     if project.X is None:
+        how = (
+            "dlformats convert IMAGE out.zip --labels FILE"
+            if command_syntax_active()
+            else "dlformats.convert(IMAGE, 'out.zip', labels=FILE)"
+        )
         raise InvalidOptionError(
-            "the project has no image (X), and a DeepCell Label project needs one",
-            hint="give the image as the source and this file as labels: dlformats convert IMAGE out.zip --labels FILE",
+            "the project has no image (X), and a DeepCell Label project needs one: labels alone are not written "
+            "over an invented image",
+            hint=f"give the image as the source and the labels beside it: {how}",
         )
     x_dtype = np.dtype(project.X.dtype).newbyteorder("=")
     if x_dtype.str[1:] not in OME_PIXEL_TYPES:
@@ -297,7 +304,7 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
                 options.report(done, total)
 
     derived: list[Any] = []  # (values, t, c) per plane, when cells come from the labels
-    plan = plan_export(project.cells) if project.cells is not None else None
+    plan = plan_export(project.listed_cells) if project.listed_cells is not None else None
 
     def y_planes() -> Any:
         nonlocal done

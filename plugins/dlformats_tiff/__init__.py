@@ -52,8 +52,9 @@ companion file that describes the whole dataset.
 Writing: ``X`` as an OME-TIFF of axes ``CTYX`` (``CZYX`` when the project's frames are
 z-slices; B is written as T), original dtype (native byte order), photometric
 ``minisblack``, channel names in the OME ``Channel Name`` attributes, BigTIFF when over
-2 GiB, one page per plane streamed from the (possibly lazy) array.  A labels-only
-project writes ``y`` (int32; with DeepCell Label's export rule applied when it has
+2 GiB, one page per plane streamed from the (possibly lazy) array.  Write option
+``part="y"`` writes ``y`` instead (the core picks it for a labels-only project), with
+the feature names (int32; with DeepCell Label's export rule applied when it lists
 cells, so values are cells; uint32 labels without cells as they are).  Values int32
 cannot hold are refused by name (OME-TIFF has no 64-bit integers: write ``.npy`` or
 ``.npz``, or renumber them with write option ``relabel=true``).  Write option
@@ -75,6 +76,7 @@ from dlformats.errors import (
     InvalidOptionError,
     NotMyFormat,
     UnsupportedFeatureError,
+    usage,
 )
 from dlformats.spec import parts
 
@@ -172,9 +174,11 @@ def _project_from(tif: Any, source: Source, options: ReadOptions) -> Project:
         raise
     weakref.finalize(view, tif.close)
     view._tiff = tif  # the file stays open as long as the view lives
+    note = _assumed(tif, series, axes, how)
     meta = {
         "axes": axes,
-        "axes_from": how,
+        "axes_from": "default" if note else how,
+        **({"axes_note": note} if note else {}),
         "tiff_kind": str(series.kind),
         "tiff_series": index,
         "tiff_shape": [int(s) for s in array.shape],
@@ -200,7 +204,7 @@ def _choose_series(tif: Any, source: Source, options: ReadOptions) -> tuple[Any,
                 option="series",
                 choices=list(range(len(series))),
                 path=source.name,
-                hint="pick one with options={'series': N} (--option series=N)",
+                hint=f"pick one with {usage('option', 'series', labels=options.role == 'labels')}",
             )
         return series[0], 0
     if not 0 <= choice < len(series):
@@ -211,7 +215,12 @@ def _choose_series(tif: Any, source: Source, options: ReadOptions) -> tuple[Any,
 
 
 def _array_and_axes(tif: Any, series: Any, source: Source, options: ReadOptions) -> tuple[Any, str, str]:
-    """The lazy series array, its axes and where they came from (``option``, ``file``, ``default``)."""
+    """The lazy series array, its axes and where they came from (``option``, ``file``, ``default``).
+
+    ``default`` where the file says nothing of its page stack (plain TIFF pages read as
+    time points, a last dimension of 3 or 4 read as colour samples); one page read as
+    ``YX``, ``YXS`` or ``SYX`` is the file's own structure.
+    """
     from dlformats.arrays import check_axes
     from dlformats.containers import tiffio
 
@@ -225,7 +234,9 @@ def _array_and_axes(tif: Any, series: Any, source: Source, options: ReadOptions)
         if series.kind == "imagej":
             _check_imagej_guess(tif, axes, array.shape, source)
         return array, axes, "file"
-    return array, _default_axes(letters, array.shape, source), "default"
+    axes = _default_axes(letters, array.shape, source)
+    # One page read as its own structure (YX, YXS, SYX) is what the file says; stacked pages are assumed.
+    return array, axes, "file" if axes == letters and set(letters) <= set("YXS") else "default"
 
 
 def _default_axes(letters: str, shape: tuple[int, ...], source: Source) -> str:
@@ -239,7 +250,7 @@ def _default_axes(letters: str, shape: tuple[int, ...], source: Source) -> str:
             f"the TIFF has {len(shape)} dimensions {tuple(shape)} and no axis metadata",
             option="axes",
             path=source.name,
-            hint="give axes= with one letter per dimension from T, Z, B, C, S, Y, X",
+            hint=f"give {usage('axes', value='AXES')} with one letter per dimension from T, Z, B, C, S, Y, X",
         )
     return DEFAULT_LEAD[lead] + page
 
@@ -260,8 +271,8 @@ def _check_imagej_guess(tif: Any, axes: str, shape: tuple[int, ...], source: Sou
             option="axes",
             choices=[axes],
             path=source.name,
-            hint=f"confirm the header with axes={axes!r}, or give the real order{_alternative(axes, sizes)} "
-            "(plus select=, e.g. --select Z=0, when both T and Z are longer than one)",
+            hint=f"confirm the header with {usage('axes', value=axes)}, or give the real order"
+            f"{_alternative(axes, sizes)} (plus {usage('select', 'Z', 0)} when both T and Z are longer than one)",
         )
 
 
@@ -271,9 +282,41 @@ def _alternative(axes: str, sizes: dict[str, int]) -> str:
         return ""
     if "Z" in axes:  # "ZCYX": the slices are times and the channels z-slices
         alt = axes.replace("Z", "T").replace("C", "Z")
-        return f", e.g. axes={alt!r} if the {sizes['Z']} 'slices' are times of {sizes['C']} z-slices"
+        return f", e.g. {usage('axes', value=alt)} if the {sizes['Z']} 'slices' are times of {sizes['C']} z-slices"
     alt = axes.replace("C", "Z")
-    return f", e.g. axes={alt!r} if the {sizes['C']} 'channels' are z-slices"
+    return f", e.g. {usage('axes', value=alt)} if the {sizes['C']} 'channels' are z-slices"
+
+
+def _assumed(tif: Any, series: Any, axes: str, how: str) -> str:
+    """Why the axes are an assumption (``""`` when they are not): the note ``info`` gives with ``axes_from``.
+
+    Default axes of a plain TIFF; a generic sequence axis (tifffile's ``I``/``Q``) placed
+    as T, Z or B; an ImageJ stack that is not a hyperstack (ImageJ, and tifffile, call the
+    images of any plain stack "slices", whatever they are).
+    """
+    if how == "option":
+        return ""
+    level = series.levels[0] if series.levels else series
+    letters = str(level.axes).upper()
+    generic = [a for a in "IQ" if a in letters]
+    if generic and len(letters) == len(axes):
+        placed = axes[letters.index(generic[0])]
+        return f"the file's generic sequence axis {generic[0]} was read as {placed}"
+    if how == "default":
+        return f"the file has no axis metadata; its dimensions were read as {axes}, the default for plain TIFFs"
+    if series.kind == "imagej":
+        meta = tif.imagej_metadata or {}
+        stack = [k for k in ("channels", "slices", "frames") if int(meta.get(k, 1) or 1) > 1]
+        if not meta.get("hyperstack") and len(stack) == 1 and stack[0] != "channels":
+            n = int(meta[stack[0]])
+            letter = "Z" if stack[0] == "slices" else "T"
+            names = meta.get("Labels")
+            named = f" (named {', '.join(map(str, names[:4]))})" if isinstance(names, list) and names else ""
+            return (
+                f"an ImageJ stack that is not a hyperstack: its {n} images{named} are called {stack[0]} "
+                f"whatever they are, and were read as {letter}; {usage('axes', value='CYX')} reads them as channels"
+            )
+    return ""
 
 
 def _lazy_view(array: Any, axes: str, source: Source, options: ReadOptions) -> Any:
@@ -340,21 +383,177 @@ def _warn_binary_only(tif: Any, source: Source) -> None:
     )
 
 
+# ------------------------------------------------------------------ describing (info --raw)
+def _describe(source: Source, options: ReadOptions) -> dict[str, Any]:
+    """What the TIFF holds before any mapping: each series' axes, shape, dtype, pixel sizes, channel names."""
+    from dlformats.containers import tiffio
+
+    if source.is_dir or not source.head.startswith(SIGNATURES):
+        raise NotMyFormat(f"content is {source.describe()}, not TIFF")
+    tif = tiffio.open_tiff(
+        source.open(), name=source.name, limits=options.limits, own=True, on_disk=source.file is not None
+    )
+    try:
+        return _described(tif, source, options)
+    finally:
+        tif.close()
+
+
+def _describe_companion(source: Source, options: ReadOptions) -> dict[str, Any]:
+    from dlformats.containers import tiffio
+
+    xml = _companion_xml(source)
+    if xml is None or source.path is None:
+        raise NotMyFormat("not an OME-XML document listing TIFF files on disk")
+    names = tiffio.ome_file_names(xml)
+    first = names[0] if names else ""
+    path = source.path.parent / first
+    if not first or first != Path(first).name or not path.is_file():
+        raise CorruptFileError("the OME companion file does not name a TIFF beside it", path=source.name)
+    tif = tiffio.open_tiff(path, name=source.name, limits=options.limits, omexml=xml)
+    try:
+        return _described(tif, source, options)
+    finally:
+        tif.close()
+
+
+def _described(tif: Any, source: Source, options: ReadOptions) -> dict[str, Any]:
+    from dataclasses import replace
+
+    every = list(tif.series)
+    out: list[dict[str, Any]] = []
+    choices: list[dict[str, Any]] = []
+    if len(every) > 1:
+        choices.append(
+            {
+                "option": "series",
+                "values": [str(i) for i in range(len(every))],
+                "gives": "one image series (see series)",
+                "use": usage("option", "series"),
+            }
+        )
+    for index, series in enumerate(every):
+        level = series.levels[0] if series.levels else series
+        entry: dict[str, Any] = {
+            "index": index,
+            "kind": str(series.kind),
+            "axes": str(level.axes),
+            "shape": [int(n) for n in level.shape],
+            "dtype": str(series.dtype),
+            "pixel_sizes": _pixel_sizes(tif, series, index),
+            "channels": _ome_channel_names(tif, index) if series.kind == "ome" else [],
+        }
+        if not any(entry["channels"]):
+            entry["channels"] = []
+        if len(series.levels) > 1:
+            entry["levels"] = [[int(n) for n in lv.shape] for lv in series.levels]
+        if series.kind == "imagej" and tif.imagej_metadata:
+            entry["imagej"] = {k: v for k, v in tif.imagej_metadata.items() if isinstance(v, (int, float, str, bool))}
+        opts = replace(options, extra={**options.extra, "series": index})
+        maps: dict[str, Any] = {}
+        try:
+            array, axes, how = _array_and_axes(tif, series, source, opts)
+            note = _assumed(tif, series, axes, how)
+            maps = {"axes": axes, "axes_from": "default" if note else how, **({"axes_note": note} if note else {})}
+            view = _lazy_view(array, axes, source, opts)
+            role = "y" if options.role == "labels" else "X"
+            maps.update({role: list(view.shape), "frame_axis": view.frame_axis})
+        except AmbiguousInputError as exc:
+            maps["needs"] = {"option": exc.option, "values": [str(c) for c in exc.choices], "why": exc.reason}
+            if exc.option == "select":
+                choices.append(_frame_choice(maps.get("axes", ""), entry["shape"], index, len(every)))
+            else:
+                choices.append(
+                    {
+                        "option": exc.option,
+                        "values": [str(c) for c in exc.choices],
+                        "gives": exc.hint or exc.reason,
+                        "use": usage("axes", value=(exc.choices or ["AXES"])[0]),
+                    }
+                )
+        entry["maps_to"] = maps
+        out.append(entry)
+    return {"series": out, "choices": choices, "needs_choice": bool(choices)}
+
+
+def _frame_choice(axes: str, shape: list[int], index: int, count: int) -> dict[str, Any]:
+    """The choice a series with both T and Z longer than one needs: which plane of one of them to keep."""
+    sizes = dict(zip(axes, shape))
+    which = "" if count == 1 else f" of series {index}"
+    gives = [
+        f"{letter}=i keeps one {name}{which} (i in 0..{sizes[letter] - 1}): the frames are its {sizes[other]} {other}"
+        for letter, name, other in (("Z", "z-slice", "T"), ("T", "time point", "Z"))
+        if sizes.get(letter, 1) > 1 and sizes.get(other, 1) > 1
+    ]
+    return {
+        "option": "select",
+        "values": [f"{a}=0..{sizes[a] - 1}" for a in "TZ" if sizes.get(a, 1) > 1],
+        "gives": "; ".join(gives),
+        "use": usage("select", "Z", 0),
+    }
+
+
+_UNITS = {2: "inch", 3: "centimeter"}
+
+
+def _pixel_sizes(tif: Any, series: Any, index: int) -> dict[str, list[Any]]:
+    """``{axis: [size, unit]}`` where the file gives them: OME physical sizes, ImageJ spacing, TIFF resolution."""
+    out: dict[str, list[Any]] = {}
+    if series.kind == "ome":
+        import tifffile
+
+        try:
+            images = tifffile.xml2dict(tif.ome_metadata or "").get("OME", {}).get("Image", [])
+        except Exception:  # noqa: BLE001 - already parsed once by tifffile; sizes are optional
+            images = []
+        images = images if isinstance(images, list) else [images]
+        pixels = images[index].get("Pixels", {}) if index < len(images) and isinstance(images[index], dict) else {}
+        for axis in "XYZ":
+            size = pixels.get(f"PhysicalSize{axis}")
+            if isinstance(size, (int, float)):
+                out[axis] = [float(size), str(pixels.get(f"PhysicalSize{axis}Unit", "µm"))]
+        step = pixels.get("TimeIncrement")
+        if isinstance(step, (int, float)):
+            out["T"] = [float(step), str(pixels.get("TimeIncrementUnit", "s"))]
+        return out
+    page = series.keyframe
+    meta = tif.imagej_metadata if series.kind == "imagej" else None
+    unit = str(meta.get("unit", "")) if meta else ""
+    try:
+        tags = page.tags
+        res_unit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 2
+        for axis, tag in (("X", "XResolution"), ("Y", "YResolution")):
+            if tag in tags:
+                num, den = tags[tag].value
+                if num and den and (num, den) != (1, 1) and (meta or res_unit in _UNITS):
+                    out[axis] = [den / num, unit or _UNITS.get(res_unit, "")]
+    except (KeyError, TypeError, ValueError):
+        pass
+    if meta:
+        if isinstance(meta.get("spacing"), (int, float)):
+            out["Z"] = [float(meta["spacing"]), unit]
+        if isinstance(meta.get("finterval"), (int, float)):
+            out["T"] = [float(meta["finterval"]), str(meta.get("tunit", "s"))]
+    return out
+
+
 # ------------------------------------------------------------------ writing
 def _write(project: Project, path: Path, options: WriteOptions) -> None:
     import numpy as np
     import tifffile
 
-    if project.X is not None:
+    part = options.extra.get("part", "X")
+    if part == "X" and project.X is not None:
         array, names, labels = project.X, list(project.channels), False
-    elif project.y is not None:
+    elif part == "y" and project.y is not None:
         array, names, labels = project.y, list(project.features), True
     else:
-        raise InvalidOptionError("the project has neither an image nor labels to write", path=str(path))
+        what = "an image (X)" if part == "X" else "labels (y)"
+        raise InvalidOptionError(f"the project has no {what} to write", path=str(path), option="part")
     compression = COMPRESSIONS[options.extra["compression"]]
     channels, frames, height, width = (int(s) for s in array.shape)
     # Labels are int32 (checked: nothing wraps), or uint32 kept as it is; OME holds no 64-bit integers.
-    keep = labels and project.cells is None and np.dtype(array.dtype).str[1:] == "u4"
+    keep = labels and project.listed_cells is None and np.dtype(array.dtype).str[1:] == "u4"
     dtype = (np.dtype(np.uint32) if keep else np.dtype(np.int32)) if labels else np.dtype(array.dtype).newbyteorder("=")
     if dtype.kind in "iu" and dtype.itemsize > 4:
         # OME pixel types stop at 32-bit integers; tifffile raises OmeXmlError (a crash, to the core).
@@ -364,10 +563,10 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
             hint="convert the image to a 32-bit integer or float64 type, or write .npy/.npz",
         )
     plan = None
-    if labels and project.cells is not None:
+    if labels and project.listed_cells is not None:
         from dlformats.model import plan_export
 
-        plan = plan_export(project.cells)
+        plan = plan_export(project.listed_cells)
     total = channels * frames
 
     def planes() -> Any:
@@ -398,6 +597,7 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
             compression=compression,
             metadata=metadata,
         )
+    options.report(total, total)  # tifffile stops pulling planes once it has them all
 
 
 @hookimpl
@@ -413,6 +613,8 @@ def dlformats_formats() -> list[FormatSpec]:
             writes=parts("X", "channels"),
             read=_read,
             write=_write,
+            describe=_describe,
+            frame_axes="TZ",
             install_hint="tifffile, imagecodecs",
             read_options=(SERIES,),
             write_options=(
@@ -423,6 +625,14 @@ def dlformats_formats() -> list[FormatSpec]:
                     choices=tuple(COMPRESSIONS),
                     help="how the planes are compressed (deflate is zlib)",
                 ),
+                Option(
+                    "part",
+                    str,
+                    "X",
+                    choices=("X", "y"),
+                    help="what to write: the image X, or the labels y (int32, one value per cell)",
+                    writes={"X": parts("X", "channels"), "y": parts("y", "features")},
+                ),
             ),
         ),
         FormatSpec(
@@ -432,6 +642,7 @@ def dlformats_formats() -> list[FormatSpec]:
             sniff=_sniff_companion,
             reads=parts("X", "y", "channels", "features"),
             read=_read_companion,
+            describe=_describe_companion,
             install_hint="tifffile, imagecodecs",
             read_options=(SERIES,),
         ),

@@ -100,6 +100,8 @@ def dlformats_formats() -> list[FormatSpec]:
             writes=parts("X", "y", "cells", "divisions"),
             read=_read,
             write=_write,
+            frame_axes="T",  # deepcell-tracking movies: frames are time
+            progress_unit="frames",
             read_options=READ_OPTIONS,
             write_options=(
                 Option("feature", int, 0, index_of="features", help="the label feature to write (a trk holds one)"),

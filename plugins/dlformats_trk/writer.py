@@ -50,7 +50,8 @@ def write(project: Project, path: Path, options: WriteOptions) -> None:
     feature = options.extra["feature"]  # a feature of the project: the core checked it (index_of)
     frames, (height, width) = project.num_frames, project.frame_shape
     # Cells derived from checked planes: label values int32 cannot hold are named, not planned.
-    derived = project.cells if project.cells is not None else derive_cells(project, checked=True)
+    listed = project.listed_cells
+    derived = listed if listed is not None else derive_cells(project, checked=True)
     cells = [c for c in derived if c.c == feature]
     _refuse_overlaps(cells)
     plan = plan_export(cells)

@@ -82,7 +82,7 @@ def test_interleaved_batch_feature_tiffs_are_stacked_by_their_numbers(tmp_path, 
     assert np.dtype(project.y.dtype) == np.int32
     np.testing.assert_array_equal(np.asarray(project.y), y)
     assert project.frame_axis == "B"
-    assert project.cells is None  # nothing said: writers derive one cell per value
+    assert project.listed_cells is None  # nothing said: writers derive one cell per value
 
 
 def test_stack_names_may_differ_in_prefix_case_and_extension(tmp_path):
@@ -367,7 +367,7 @@ def test_roundtrip(tmp_path):
     # the derived-cells case: no cells.json written, none read back
     project.cells = None
     back = testing.check_roundtrip(FORMAT, project, tmp_path / "nocells.zip", parts=("y",))
-    assert back.cells is None
+    assert back.listed_cells is None
 
 
 def _formats_for(source) -> list[str]:
@@ -434,7 +434,7 @@ def test_project_zip_image_with_label_zip_replaces_labels_and_what_describes_the
     np.testing.assert_array_equal(np.asarray(merged.X), np.asarray(image.X))
     np.testing.assert_array_equal(np.asarray(merged.y), y)
     # the image's cells and divisions described its own labels, not these
-    assert merged.cells is None and merged.divisions == []
+    assert merged.listed_cells is None and merged.divisions == []
     assert merged.provenance["y"].format == FORMAT and merged.provenance["X"].format == "dcl-project-zip"
     assert "cells" not in merged.provenance and "divisions" not in merged.provenance
 

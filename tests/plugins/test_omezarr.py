@@ -321,7 +321,7 @@ def test_reads_ome_zarr_py_time_series_with_labels(version, tmp_path):
     np.testing.assert_array_equal(np.asarray(project.X), np.moveaxis(image, 1, 0))
     assert project.features == ["cells", "nuclei"]
     np.testing.assert_array_equal(np.asarray(project.y), np.moveaxis(np.concatenate([cells, nuclei], 1), 1, 0))
-    assert project.cells is None  # derived from the pixels by writers, as DeepCell Label does
+    assert project.listed_cells is None  # derived from the pixels, as DeepCell Label does
     out = dlformats.write(project, tmp_path / "p.zip")
     zipped = dlformats.read(out)
     assert Cell(12, 12, 1, 0) in zipped.cells and Cell(3, 3, 0, 1) in zipped.cells
@@ -397,7 +397,7 @@ def test_extra_label_image_added_by_another_tool(tmp_path):
         write_labels(extra, zarr.open_group(str(store), mode="r+"), name="more", axes="tcyx", fmt=FormatV05())
     with pytest.warns(DLFormatsWarning, match="not those dlformats wrote"):
         back = dlformats.read(store)
-    assert back.features == ["feature_0", "more"] and back.cells is None  # derived from the pixels again
+    assert back.features == ["feature_0", "more"] and back.listed_cells is None  # derived from the pixels again
     assert back.spots is not None and back.channels == project.channels  # parts not tied to the labels stay
 
 
@@ -507,7 +507,7 @@ def test_unknown_axis_type(tmp_path):
     _edit(store / "zarr.json", lambda d: _ome(d)["multiscales"][0]["axes"][0].update(name="angle", type="angular"))
     _edit(store / "s0" / "zarr.json", lambda d: d.update(dimension_names=["angle", "c", "y", "x"]))
     err = _raises(UnsupportedFeatureError, store, "angle", "angular", "4 planes")
-    assert "--option select_named=angle=0" in str(err)
+    assert "options={'select_named': 'angle=0'}" in str(err)
     zarr.open_array(str(store / "s0"), mode="r+")[2] = 5
     project = dlformats.read(store, options={"select_named": "angle=2"})
     assert project.X.shape == (3, 1, 10, 8) and (np.asarray(project.X) == 5).all()

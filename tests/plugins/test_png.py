@@ -71,7 +71,7 @@ def test_reads_every_fixture(name):
     assert str(project.X.dtype) == dtype
     X = np.asarray(project.X)
     assert (int(X.min()), int(X.max())) == (lo, hi)  # 16-bit kept as it is, never rescaled
-    assert project.y is None and project.cells is None
+    assert project.y is None and project.listed_cells is None
     if samples == 4:
         assert project.channels == ["red", "green", "blue", "alpha"]
         with Image.open(path) as im:  # alpha kept as the fourth channel, exactly
@@ -245,7 +245,7 @@ def test_roundtrip(tmp_path, channels, dtype):
 
 def test_multi_frame_needs_a_frame_choice(tmp_path):
     project = testing.make_project(channels=1, frames=3)
-    with pytest.raises(UnsupportedFeatureError, match="frame=N"):
+    with pytest.raises(UnsupportedFeatureError, match="'frame': N"):
         dlformats.write(project, tmp_path / "out.png")
     assert not list(tmp_path.iterdir())  # nothing left behind
     dlformats.write(project, tmp_path / "out.png", options={"frame": 2})
