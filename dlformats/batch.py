@@ -151,6 +151,7 @@ def convert_many(
     limits: Limits | None = None,
     options: Mapping[str, Any] | None = None,
     labels_options: Mapping[str, Any] | None = None,
+    role: str = "image",
     write_options: Mapping[str, Any] | None = None,
     progress: Callable[[BatchProgress], None] | None = None,
     report: str | os.PathLike[str] | None = None,
@@ -183,7 +184,7 @@ def convert_many(
             ``("*_img.tif", "*_mask.tif")``: the files of ``sources`` matching the first are
             the images, each paired with the file beside it matching the second with the
             same ``*``; other files are left out.
-        axes, labels_axes, from_format, labels_format, limits, options, labels_options:
+        axes, labels_axes, from_format, labels_format, limits, options, labels_options, role:
             as for :func:`dlformats.convert`, applied to every source.
         write_options: format-specific write options, for every output.
         progress: called with a :class:`BatchProgress` after every source.
@@ -217,6 +218,7 @@ def convert_many(
         "limits": limits or DEFAULT_LIMITS,
         "options": dict(options or {}),
         "labels_options": None if labels_options is None else dict(labels_options),
+        "role": role,
     }
     outputs = _output_paths([image for image, _ in found], out, ext)
     tasks = [

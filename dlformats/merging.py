@@ -120,6 +120,7 @@ def merge(
     limits: Limits | None = None,
     options: Mapping[str, Any] | None = None,
     labels_options: Mapping[str, Any] | None = None,
+    role: str = "image",
     write_options: Mapping[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
@@ -133,7 +134,7 @@ def merge(
         to: the output format (a name or an extension), instead of ``dst``'s extension.
         fit: ``"error"`` (default), ``"pad"`` or ``"crop"``, for projects whose height or
             width (for ``.npz``, frames) differ.
-        axes, labels_axes, from_format, labels_format, limits, options, labels_options:
+        axes, labels_axes, from_format, labels_format, limits, options, labels_options, role:
             as for :func:`dlformats.convert`, for every source.
         write_options: for ``.npz`` ``compress``; for ``.trks`` ``feature``; otherwise the
             write options of the format.
@@ -167,6 +168,7 @@ def merge(
         "limits": limits or DEFAULT_LIMITS,
         "options": dict(options or {}),
         "labels_options": None if labels_options is None else dict(labels_options),
+        "role": role,
     }
     opened = _Opened(found, read)
     entries = opened.survey()

@@ -256,7 +256,7 @@ def test_glob_patterns_pairs_and_name_patterns(tmp_path):
         ("s2_img.npy", "s2_mask.npy", "converted"),
         ("s3_img.npy", "s3_mask.npy", "failed"),
     ]
-    assert results[2].error_type == "InvalidOptionError" and "s3_mask.npy: no such file" in results[2].error
+    assert results[2].error_type == "SourceNotFoundError" and "s3_mask.npy: no such file" in results[2].error
     project = dlformats.read(results[0].outputs[0])
     assert project.X.shape == (2, 1, 10, 12) and int(np.asarray(project.y).max()) == 7
 

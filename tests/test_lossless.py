@@ -20,7 +20,8 @@ import pytest
 
 import dlformats
 from dlformats import Cell, DLFormatsError, DLFormatsWarning, PartsDroppedError, PartsDroppedWarning, Project
-from dlformats.cli import Progress, main
+from dlformats.cli import _Progress as Progress
+from dlformats.cli import main
 from dlformats.testing import fixtures_dir, make_project
 
 
