@@ -286,25 +286,16 @@ class Project:
         frames, features = self.num_frames, self.num_features
         # Without arrays the frame and feature counts are unknown: only signs are checked.
         span = f"0..{frames - 1}" if has_arrays else "0 and up"
-        fspan = f"0..{features - 1}" if has_arrays else "0 and up"
 
         def in_range(i: int, n: int) -> bool:
             return 0 <= i < n if has_arrays else i >= 0
 
         known: set[int] = set()
         if self.cells is not None:
-            seen: set[Cell] = set()
-            for cell in self.cells:
-                if not in_range(cell.t, frames):
-                    add(Problem("cells", f"{_cell_text(cell)}: frame {cell.t} out of range {span}"))
-                if not in_range(cell.c, features):
-                    add(Problem("cells", f"{_cell_text(cell)}: feature {cell.c} out of range {fspan}"))
-                if cell.value <= 0 or cell.cell <= 0:
-                    add(Problem("cells", f"{_cell_text(cell)}: value and cell must be positive"))
-                if cell in seen:
-                    add(Problem("cells", f"{_cell_text(cell)} is listed more than once", "warning"))
-                seen.add(cell)
-                known.add(cell.cell)
+            found, known = _cell_problems(
+                self.cells, frames if has_arrays else None, features if has_arrays else None, ids=bool(self.divisions)
+            )
+            problems.extend(found)
 
         daughters_seen: dict[int, int] = {}
         for d in self.divisions:
@@ -419,6 +410,93 @@ def _finite_number(value: Any) -> bool:
 
 def _cell_text(cell: Cell) -> str:
     return f"cell {cell.cell} (value {cell.value}, t {cell.t}, c {cell.c})"
+
+
+def _cell_problems(
+    cells: Iterable[Cell], frames: int | None, features: int | None, *, ids: bool = True
+) -> tuple[list[Problem], set[int]]:
+    """Problems of ``cells`` (frames and features in range, or only non-negative when ``None``;
+    positive ids; repeats), in the order a pass cell by cell meets them, and the set of cell ids
+    (empty unless ``ids``).
+
+    Vectorised over the columns of a :class:`CellTable`: a few numpy passes however many
+    cells, and Python work only for the cells that have a problem.
+    """
+    import numpy as np
+
+    try:
+        table = CellTable.from_cells(cells)
+    except OverflowError:  # ids beyond int64 (read from a list of entries): cell by cell
+        return _cell_problems_slow(cells, frames, features)
+    t, c, value, cell = table.t, table.c, table.value, table.cell
+    bad_t = (t < 0) if frames is None else (t < 0) | (t >= frames)
+    bad_c = (c < 0) if features is None else (c < 0) | (c >= features)
+    bad_id = (value <= 0) | (cell <= 0)
+    repeat = _repeated_rows([t, c, value, cell])
+    problems: list[Problem] = []
+    span = "0 and up" if frames is None else f"0..{frames - 1}"
+    fspan = "0 and up" if features is None else f"0..{features - 1}"
+    for i in np.flatnonzero(bad_t | bad_c | bad_id | repeat).tolist():
+        one = table[i]
+        text = _cell_text(one)
+        if bad_t[i]:
+            problems.append(Problem("cells", f"{text}: frame {one.t} out of range {span}"))
+        if bad_c[i]:
+            problems.append(Problem("cells", f"{text}: feature {one.c} out of range {fspan}"))
+        if bad_id[i]:
+            problems.append(Problem("cells", f"{text}: value and cell must be positive"))
+        if repeat[i]:
+            problems.append(Problem("cells", f"{text} is listed more than once", "warning"))
+    return problems, set(np.unique(cell).tolist()) if ids else set()
+
+
+def _cell_problems_slow(
+    cells: Iterable[Cell], frames: int | None, features: int | None
+) -> tuple[list[Problem], set[int]]:
+    """:func:`_cell_problems` for cells whose ids numpy cannot hold."""
+    problems: list[Problem] = []
+    span = "0 and up" if frames is None else f"0..{frames - 1}"
+    fspan = "0 and up" if features is None else f"0..{features - 1}"
+    seen: set[Cell] = set()
+    known: set[int] = set()
+    for cell in cells:
+        if cell.t < 0 or (frames is not None and cell.t >= frames):
+            problems.append(Problem("cells", f"{_cell_text(cell)}: frame {cell.t} out of range {span}"))
+        if cell.c < 0 or (features is not None and cell.c >= features):
+            problems.append(Problem("cells", f"{_cell_text(cell)}: feature {cell.c} out of range {fspan}"))
+        if cell.value <= 0 or cell.cell <= 0:
+            problems.append(Problem("cells", f"{_cell_text(cell)}: value and cell must be positive"))
+        if cell in seen:
+            problems.append(Problem("cells", f"{_cell_text(cell)} is listed more than once", "warning"))
+        seen.add(cell)
+        known.add(cell.cell)
+    return problems, known
+
+
+def _repeated_rows(cols: list[Any]) -> Any:
+    """A boolean array marking each row of the 1-D int columns ``cols`` equal to an earlier row."""
+    import numpy as np
+
+    n = len(cols[0])
+    out = np.zeros(n, bool)
+    if n < 2:
+        return out
+    packed = _pack(cols)
+    if packed is not None:
+        key = packed[0]
+        if bool(np.all(key[1:] > key[:-1])):
+            return out  # sorted and distinct, as cells.json usually is
+        order = np.argsort(key, kind="stable")
+        ordered = key[order]
+        same = ordered[1:] == ordered[:-1]
+    else:
+        order = np.lexsort(cols[::-1])  # stable: the first of equal rows comes first
+        same = np.ones(n - 1, bool)
+        for col in cols:
+            ordered = col[order]
+            same &= ordered[1:] == ordered[:-1]
+    out[order[1:][same]] = True
+    return out
 
 
 def _pixel_problems(project: Project) -> Iterator[Problem]:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .errors import CorruptFileError, DLFormatsWarning, InconsistentDataError
-from .jsonio import dump_json, int_key
+from .jsonio import dump_json, int_key, load_json
 from .limits import DEFAULT_LIMITS, Limits
 from .model import Cell, CellTable, CellType, Division, Problem, Spots
 
@@ -52,6 +52,145 @@ def _cells_table(obj: list[Any]) -> tuple[CellTable, bool] | None:
     except OverflowError:
         return None
     return CellTable(*arrays), all("c" in e for e in obj)
+
+
+def cells_from_bytes(
+    data: bytes,
+    *,
+    path: str | None = None,
+    member: str | None = "cells.json",
+    limits: Limits = DEFAULT_LIMITS,
+) -> tuple[Sequence[Cell], bool]:
+    """Parse the bytes of ``cells.json``; return ``(cells, has_c)`` as :func:`cells_from_json` does.
+
+    The usual form, a list of flat objects of integers written alike (what DeepCell
+    Label and dlformats write), is parsed straight into the columns of a
+    :class:`~dlformats.model.CellTable`: no Python object per cell, about the
+    document's own size in memory, so it is bounded by ``limits.member_bytes`` (the
+    caller reads the member with that limit).  Anything else goes through
+    :func:`~dlformats.jsonio.load_json` (``json_bytes``, depth, duplicate keys, finite
+    numbers) and :func:`cells_from_json`, which names the first bad entry.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    columns = _cells_columns(data)
+    if columns is not None:
+        return columns
+    return cells_from_json(load_json(data, path=path, member=member, limits=limits), path=path, member=member)
+
+
+_WS = rb"[ \t\n\r]*"
+_OPEN = re.compile(_WS + rb"\[" + _WS + rb"\Z")
+_CLOSE = re.compile(_WS + rb"\]" + _WS + rb"\Z")
+_SEPARATOR = re.compile(_WS + rb"," + _WS + rb"\Z")
+_EMPTY = re.compile(_WS + rb"\[" + _WS + rb"\]" + _WS + rb"\Z")
+_NUMBER_RUN = re.compile(rb"[0-9-]+")
+_CELL_KEYS = ({"value", "cell", "t"}, {"value", "cell", "t", "c"})
+_CHUNK = 1 << 20  # bytes parsed at once: the masks of a chunk stay in the CPU's cache
+
+
+def _cells_columns(data: bytes) -> tuple[CellTable, bool] | None:
+    """``cells.json`` in its usual form, parsed on the bytes into columns; ``None`` for any other document.
+
+    Every entry must be written like the first one (same keys in the same order, same
+    whitespace), only the integers differing.  The first entry is parsed strictly;
+    then the document, with each run of number characters collapsed to ``0``, must
+    equal ``[`` + that entry collapsed alike, repeated with the first separator +
+    ``]``: so every other byte is the first entry's, each value slot holds exactly one
+    run, and no run hides in a key.  Each run must be a JSON integer (``-?(0|[1-9][0-9]*)``)
+    of at most 18 digits.  Duplicate keys, nesting, floats, NaN or anything else
+    make it ``None``, and the strict parser then says what is wrong.
+    """
+    import json
+
+    import numpy as np
+
+    start = data.find(b"{")
+    if start < 0:
+        return (CellTable([], [], [], []), True) if _EMPTY.match(data) else None
+    end = data.rfind(b"}") + 1
+    first_end = data.find(b"}", start) + 1
+    if not _OPEN.match(data, 0, start) or not _CLOSE.match(data, end):
+        return None
+    first = data[start:first_end]
+    try:
+        pairs = json.loads(first, object_pairs_hook=lambda p: p)
+    except ValueError:
+        return None
+    keys = [k for k, _ in pairs]
+    if not isinstance(pairs, list) or set(keys) not in _CELL_KEYS or len(keys) != len(set(keys)):
+        return None
+    if not all(type(v) is int and -(10**18) < v < 10**18 for _, v in pairs):
+        return None
+    template = _NUMBER_RUN.sub(b"0", first)
+    if template.count(b"0") != len(keys):
+        return None
+    separator = b""
+    if end > first_end:
+        following = data.find(b"{", first_end)
+        separator = data[first_end:following]
+        if following < 0 or not _SEPARATOR.match(separator):
+            return None
+    unit = template + separator
+    boundary = b"}" + separator
+    width = len(keys)
+    values: list[Any] = []
+    at = start
+    while at < end:
+        cut = data.find(boundary, at + _CHUNK, end) if at + _CHUNK < end else -1
+        stop = end if cut < 0 else cut + 1
+        chunk = np.frombuffer(data, np.uint8, stop - at, at)
+        numbers = _chunk_numbers(chunk, unit, template, width)
+        if numbers is None:
+            return None
+        values.append(numbers)
+        at = stop + len(separator)
+    flat = np.concatenate(values).reshape(-1, width)
+    columns = {key: np.ascontiguousarray(flat[:, i]) for i, key in enumerate(keys)}
+    c = columns.get("c")
+    has_c = c is not None
+    if c is None:
+        c = np.zeros(len(flat), np.int64)
+    return CellTable(columns["value"], columns["cell"], columns["t"], c), has_c
+
+
+def _chunk_numbers(chunk: Any, unit: bytes, template: bytes, width: int) -> Any:
+    """The integers of ``chunk`` (whole entries, separated), in order, or ``None`` unless it is
+    ``unit * (k - 1) + template`` once its number runs are collapsed (see :func:`_cells_columns`)."""
+    import numpy as np
+
+    digit = (chunk - np.uint8(48)) < 10
+    minus = chunk == ord("-")
+    number = digit | minus
+    edges = np.diff(number.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)
+    keep = ~number
+    keep[starts] = True
+    collapsed = chunk.copy()
+    collapsed[starts] = ord("0")
+    entries = len(starts) // width
+    if collapsed[keep].tobytes() != unit * (entries - 1) + template:
+        return None
+    negative = None
+    if minus.any():  # a minus only opens a run, and digits follow it
+        negative = chunk[starts] == ord("-")
+        if int(np.count_nonzero(negative)) != int(np.count_nonzero(minus)):
+            return None
+        starts = starts + negative
+        if not bool(np.all(starts < ends)):
+            return None
+    lengths = ends - starts
+    longest = int(lengths.max()) if len(lengths) else 0
+    if longest > 18 or (longest > 1 and bool(np.any((chunk[starts] == ord("0")) & (lengths > 1)))):
+        return None  # beyond int64, or a leading zero
+    out = (chunk[starts] - np.uint8(48)).astype(np.int64)
+    for k in range(1, longest):  # one more digit for the numbers that have it
+        more = np.flatnonzero(lengths > k)
+        out[more] = out[more] * 10 + (chunk[starts[more] + k] - np.uint8(48))
+    if negative is not None:
+        out[negative] *= -1
+    return out
 
 
 def cells_from_json(

@@ -184,9 +184,13 @@ def _read(source: Source, options: ReadOptions) -> Project:
         features = [str(f) for f in sidecar["features"]]
 
     cells = None
-    cells_json = member_json("cells.json")
-    if cells_json is not None:
-        cells, has_c = codecs.cells_from_json(cells_json, path=source.name)
+    cells_name = archive.find("cells.json")
+    if cells_name is not None:
+        # read as bytes up to member_bytes: the usual form is parsed into columns, anything else
+        # is held to json_bytes by the strict parser
+        cells, has_c = codecs.cells_from_bytes(
+            archive.read(cells_name, limit="member_bytes"), path=source.name, member=cells_name, limits=source.limits
+        )
         if not has_c and y is not None and y.shape[0] > 1:
             cells = _assign_features(cells, y)
 
