@@ -287,7 +287,14 @@ class MemberFile(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         return self._fh.readinto(buffer)  # type: ignore[attr-defined]
 
-    def write(self, data: Any) -> int:
+    @property
+    def start(self) -> int:
+        """Where the member's bytes start in the archive (positions are the archive's)."""
+        return self._start
+
+    def write(self, data: Any, *, crc: int | None = None) -> int:
+        """Write ``data`` (any C-contiguous buffer) at the current position; ``crc``, when
+        the caller computed it already (e.g. on another thread), is its CRC-32."""
         view = memoryview(data).cast("B")
         at = self._fh.tell() - self._start
         if at < 0:
@@ -297,7 +304,7 @@ class MemberFile(io.RawIOBase):
             raise OSError(f"short write to zip member: {written} of {len(view)} bytes")
         if len(view):
             kept = bytes(view) if len(view) <= _KEEP else None
-            self._log.append((at, at + len(view), len(self._log), crc32(view), kept))
+            self._log.append((at, at + len(view), len(self._log), crc32(view) if crc is None else crc, kept))
         return len(view)
 
     def crc32(self, size: int) -> int:
