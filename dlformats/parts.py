@@ -134,17 +134,23 @@ def _cells_columns(data: bytes) -> tuple[CellTable, bool] | None:
     unit = template + separator
     boundary = b"}" + separator
     width = len(keys)
-    values: list[Any] = []
+    spans = []
     at = start
     while at < end:
         cut = data.find(boundary, at + _CHUNK, end) if at + _CHUNK < end else -1
         stop = end if cut < 0 else cut + 1
-        chunk = np.frombuffer(data, np.uint8, stop - at, at)
-        numbers = _chunk_numbers(chunk, unit, template, width)
-        if numbers is None:
-            return None
-        values.append(numbers)
+        spans.append((at, stop))
         at = stop + len(separator)
+
+    def numbers(span: tuple[int, int]) -> Any:
+        return _chunk_numbers(np.frombuffer(data, np.uint8, span[1] - span[0], span[0]), unit, template, width)
+
+    values = []
+    for span in spans:  # (two threads were slower: many small numpy calls contend for the GIL)
+        found = numbers(span)
+        if found is None:
+            return None
+        values.append(found)
     flat = np.concatenate(values).reshape(-1, width)
     columns = {key: np.ascontiguousarray(flat[:, i]) for i, key in enumerate(keys)}
     c = columns.get("c")

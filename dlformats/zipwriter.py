@@ -238,6 +238,7 @@ def crc32_zeros(count: int, value: int = 0) -> int:
     return _over_zeros(value ^ 0xFFFFFFFF, count) ^ 0xFFFFFFFF
 
 
+_WRITE_BACK = 64 << 20  # bytes of a member handed to the disk at a time
 _KEEP = 4096  # writes up to this size are kept, so that later patches over them are applied in memory
 
 
@@ -257,6 +258,7 @@ class MemberFile(io.RawIOBase):
         self._fh = fh
         self._start = start
         self._log: list[tuple[int, int, int, int, bytes | None]] = []  # start, end, order, crc, bytes
+        self._run = (start, start)  # the current run of consecutive writes not yet handed to the disk
         self.name = getattr(fh, "name", "zip member")
         self.mode = "w+b"
 
@@ -305,7 +307,75 @@ class MemberFile(io.RawIOBase):
         if len(view):
             kept = bytes(view) if len(view) <= _KEEP else None
             self._log.append((at, at + len(view), len(self._log), crc32(view) if crc is None else crc, kept))
+            first, last = self._run
+            here = self._start + at
+            first = first if here == last else here  # a seek starts another run
+            last = here + len(view)
+            if last - first >= _WRITE_BACK and self._write_back(first, last):
+                first = last
+            self._run = (first, last)
         return len(view)
+
+    def copy_from(self, fd: int, offset: int, nbytes: int, crc: int) -> None:
+        """Write ``nbytes`` of the file ``fd`` from ``offset`` here, file to file (``os.copy_file_range``:
+        the kernel copies, nothing passes through memory here), whose CRC-32 the caller computed.
+
+        Where the kernel cannot copy (another file system, an old kernel), the bytes are read
+        and written in 8 MiB blocks instead.  Raises ``OSError`` when ``fd`` holds fewer bytes.
+        """
+        self._fh.flush()
+        at = self._fh.tell()
+        if at < self._start:
+            raise ValueError("cannot write before the start of the member")
+        done = 0
+        copy = getattr(os, "copy_file_range", None)
+        try:
+            out = self._fh.fileno()
+        except (OSError, AttributeError, ValueError):
+            copy = None
+        while copy is not None and done < nbytes:
+            try:
+                step = copy(fd, out, nbytes - done, offset + done, at + done)
+            except OSError:
+                if done:
+                    raise
+                copy = None  # EXDEV, ENOSYS, EINVAL...: read and write instead
+                break
+            if step == 0:
+                raise OSError(f"the source ends {nbytes - done} bytes before the data to copy")
+            done += step
+        self._fh.seek(at + done)
+        while done < nbytes:
+            block = os.pread(fd, min(8 << 20, nbytes - done), offset + done)
+            if not block:
+                raise OSError(f"the source ends {nbytes - done} bytes before the data to copy")
+            self._fh.write(block)
+            done += len(block)
+        relative = at - self._start
+        self._log.append((relative, relative + nbytes, len(self._log), crc, None))
+        first, last = self._run
+        first = first if at == last else at
+        last = at + nbytes
+        if last - first >= _WRITE_BACK and self._write_back(first, last):
+            first = last
+        self._run = (first, last)
+
+    def _write_back(self, first: int, last: int) -> bool:
+        """Have the kernel start writing ``[first, last)`` to disk now and drop it from the page cache.
+
+        A large member otherwise sits in the page cache as dirty pages until the final
+        fsync, which then waits for all of it (and the kernel throttles the writer on
+        the way); written back as it goes, the disk works while the pixels are copied.
+        """
+        advise = getattr(os, "posix_fadvise", None)
+        if advise is None:
+            return False
+        try:
+            self._fh.flush()
+            advise(self._fh.fileno(), first, last - first, os.POSIX_FADV_DONTNEED)
+        except (OSError, AttributeError, ValueError):  # no descriptor (an in-memory file): nothing to hand over
+            return False
+        return True
 
     def crc32(self, size: int) -> int:
         """The CRC-32 of the member's first ``size`` bytes, from the log of writes."""
@@ -360,3 +430,16 @@ class MemberFile(io.RawIOBase):
         if len(data) != high - low:
             raise OSError("zip member is shorter than written")
         yield low, high, 0, data
+
+
+def crc32_of_file(fd: int, offset: int, nbytes: int) -> int:
+    """CRC-32 of ``nbytes`` of the file ``fd`` from ``offset``, read through a memory map (no copy),
+    unmapped at once so that the pages do not stay resident."""
+    import mmap
+
+    if nbytes == 0:
+        return 0
+    skip = offset % mmap.ALLOCATIONGRANULARITY
+    with mmap.mmap(fd, nbytes + skip, prot=mmap.PROT_READ, offset=offset - skip) as mapped:
+        with memoryview(mapped) as view:
+            return crc32(view[skip:])

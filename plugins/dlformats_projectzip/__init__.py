@@ -303,7 +303,10 @@ def _write_stored(member: MemberFile, planes: Any, shape: tuple[int, ...], dtype
     end = member.seek(0, 2)
     member.seek(member.start + offset)
     for plane, crc in planes:
-        member.write(plane, crc=crc)
+        if isinstance(plane, tuple):  # (descriptor, offset, nbytes): the same bytes in the source file
+            member.copy_from(*plane, crc=crc)
+        else:
+            member.write(plane, crc=crc)
     if member.tell() != member.start + offset + math.prod(shape) * dtype.itemsize:
         raise RuntimeError("the planes written do not fill the image")
     member.seek(end)
@@ -395,7 +398,7 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
 
     from dlformats import parts as codecs
     from dlformats.model import plan_export, present_values
-    from dlformats.zipwriter import crc32, deflated
+    from dlformats.zipwriter import crc32, crc32_of_file, deflated
 
     if project.X is None:
         raise InvalidOptionError(
@@ -452,12 +455,17 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
         archive = ZipWriter(fh)
         with archive.member("X.ome.tiff") as member:
             if image_codec is None:
+                extents = _extents(project.X, channels, frames, x_dtype)
 
                 def stored() -> Any:
                     for c in range(channels):
                         for t in range(frames):
-                            plane = image(c, t)
-                            yield plane, crc32(plane)  # read and checksummed while the last plane is written
+                            if extents is not None:  # copied file to file; checksummed here meanwhile
+                                where = extents[c * frames + t]
+                                yield where, crc32_of_file(*where)
+                            else:
+                                plane = image(c, t)
+                                yield plane, crc32(plane)  # read and checksummed while the last plane is written
                             report()
 
                 _write_stored(member, _prefetched(stored()), x_shape, x_dtype, project.channels)
@@ -498,6 +506,22 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
             archive.add("spots.csv", codecs.spots_to_csv(project.spots))
         archive.add(SIDECAR, dump_json(sidecar))
         archive.close()
+
+
+def _extents(X: Any, channels: int, frames: int, dtype: Any) -> list[tuple[int, int, int]] | None:
+    """Where every plane of ``X`` lies in its file, byte for byte as the TIFF stores it (``dtype``),
+    or ``None``: then planes are read and written (decoded sources, other byte orders...)."""
+    where = getattr(X, "plane_extent", None)
+    if where is None:
+        return None
+    out = []
+    for c in range(channels):
+        for t in range(frames):
+            found = where(c, t)
+            if found is None or found[3] != dtype or found[2] != dtype.itemsize * X.shape[2] * X.shape[3]:
+                return None
+            out.append(found[:3])
+    return out
 
 
 def _derived_cells(planes: list[Any]) -> Any:
