@@ -113,3 +113,13 @@ def test_image_only_projects_and_empty_frames_compress_planes_of_zeros_once(tmp_
     # the labels (40 planes of zeros) and the 39 empty image frames: one strip per plane size, not one per plane
     strips_per_plane = 1
     assert len(calls) <= 2 * 2 + strips_per_plane + 2  # zero strips of X and y (full and last), frame 3's strips
+
+
+@pytest.mark.parametrize("constant", [True, False])
+def test_bool_images_are_packed_by_tifffile_compressed_or_not(tmp_path, constant):
+    rng = np.random.default_rng(3)
+    X = np.ones((1, 3, 5, 7), bool) if constant else rng.integers(0, 2, (1, 3, 5, 7)).astype(bool)
+    np.save(tmp_path / "b.npy", X[0])
+    for project in (Project(X=X), dlformats.read(tmp_path / "b.npy", axes="TYX")):
+        dlformats.write(project, tmp_path / "b.zip")
+        _check_zip(tmp_path / "b.zip", X)

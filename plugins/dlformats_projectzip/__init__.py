@@ -286,6 +286,9 @@ def _write_stored(member: MemberFile, planes: Any, shape: tuple[int, ...], dtype
 
     import tifffile
 
+    if dtype.kind == "b":  # never extents: see _extents
+        _write_bilevel(member, (plane for plane, _ in planes), shape, dtype, names, None)
+        return
     with tifffile.TiffWriter(member, bigtiff=_needs_bigtiff(shape, dtype), ome=True) as tif:
         found = tif.write(
             None,
@@ -310,6 +313,24 @@ def _write_stored(member: MemberFile, planes: Any, shape: tuple[int, ...], dtype
     if member.tell() != member.start + offset + math.prod(shape) * dtype.itemsize:
         raise RuntimeError("the planes written do not fill the image")
     member.seek(end)
+
+
+def _write_bilevel(
+    member: MemberFile, planes: Any, shape: tuple[int, ...], dtype: Any, names: list[str], codec: Any
+) -> None:
+    """A bool image: tifffile packs 8 pixels a byte (and compresses that), so it writes the pixels itself."""
+    import tifffile
+
+    with tifffile.TiffWriter(member, bigtiff=_needs_bigtiff(shape, dtype), ome=True) as tif:
+        tif.write(
+            planes,
+            shape=shape,
+            dtype=dtype,
+            photometric="minisblack",
+            metadata=_ome_metadata(names),
+            compression=codec[0] if codec else None,
+            compressionargs={"level": codec[1]} if codec else None,
+        )
 
 
 def _write_encoded(
@@ -469,6 +490,9 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
                             report()
 
                 _write_stored(member, _prefetched(stored()), x_shape, x_dtype, project.channels)
+            elif x_dtype.kind == "b":
+                planes = (image(c, t) for c in range(channels) for t in range(frames))
+                _write_bilevel(member, planes, x_shape, x_dtype, project.channels, image_codec)
             else:
                 encoder = _Strips(image_codec, x_shape, x_dtype)
                 jobs = (lambda c=c, t=t: encoder.strips(image(c, t)) for c in range(channels) for t in range(frames))
@@ -512,7 +536,7 @@ def _extents(X: Any, channels: int, frames: int, dtype: Any) -> list[tuple[int, 
     """Where every plane of ``X`` lies in its file, byte for byte as the TIFF stores it (``dtype``),
     or ``None``: then planes are read and written (decoded sources, other byte orders...)."""
     where = getattr(X, "plane_extent", None)
-    if where is None:
+    if where is None or dtype.kind == "b":  # a TIFF packs bilevel pixels 8 to a byte
         return None
     out = []
     for c in range(channels):
