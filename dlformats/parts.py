@@ -14,6 +14,7 @@ import math
 import numbers
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import CorruptFileError, DLFormatsWarning, InconsistentDataError
@@ -94,12 +95,13 @@ def _cells_columns(data: bytes) -> tuple[CellTable, bool] | None:
 
     Every entry must be written like the first one (same keys in the same order, same
     whitespace), only the integers differing.  The first entry is parsed strictly;
-    then the document, with each run of number characters collapsed to ``0``, must
-    equal ``[`` + that entry collapsed alike, repeated with the first separator +
-    ``]``: so every other byte is the first entry's, each value slot holds exactly one
-    run, and no run hides in a key.  Each run must be a JSON integer (``-?(0|[1-9][0-9]*)``)
-    of at most 18 digits.  Duplicate keys, nesting, floats, NaN or anything else
-    make it ``None``, and the strict parser then says what is wrong.
+    then the document without its number characters must equal ``[`` + that entry
+    without them, repeated with the first separator, + ``]``, and each run of number
+    characters must sit where a value of that skeleton goes, one run per value: so every
+    other byte is the first entry's, and no number hides in a key or between entries.
+    Each run must be a JSON integer (``-?(0|[1-9][0-9]*)``) of at most 18 digits.
+    Duplicate keys, nesting, floats, NaN or anything else make it ``None``, and the
+    strict parser then says what is wrong.
     """
     import json
 
@@ -122,36 +124,30 @@ def _cells_columns(data: bytes) -> tuple[CellTable, bool] | None:
         return None
     if not all(type(v) is int and -(10**18) < v < 10**18 for _, v in pairs):
         return None
-    template = _NUMBER_RUN.sub(b"0", first)
-    if template.count(b"0") != len(keys):
-        return None
     separator = b""
     if end > first_end:
         following = data.find(b"{", first_end)
         separator = data[first_end:following]
         if following < 0 or not _SEPARATOR.match(separator):
             return None
-    unit = template + separator
+    runs = list(_NUMBER_RUN.finditer(first))
+    if len(runs) != len(keys):
+        return None
+    template = first.translate(None, _NUMBER_BYTES)
+    slots = np.array([run.start() - sum(len(r.group()) for r in runs[:i]) for i, run in enumerate(runs)], np.int64)
+    shape = _Skeleton(template, template + separator, slots, len(keys))
     boundary = b"}" + separator
-    width = len(keys)
-    spans = []
+    values = []
     at = start
     while at < end:
         cut = data.find(boundary, at + _CHUNK, end) if at + _CHUNK < end else -1
         stop = end if cut < 0 else cut + 1
-        spans.append((at, stop))
-        at = stop + len(separator)
-
-    def numbers(span: tuple[int, int]) -> Any:
-        return _chunk_numbers(np.frombuffer(data, np.uint8, span[1] - span[0], span[0]), unit, template, width)
-
-    values = []
-    for span in spans:  # (two threads were slower: many small numpy calls contend for the GIL)
-        found = numbers(span)
+        found = _chunk_numbers(data, at, stop, shape)
         if found is None:
             return None
         values.append(found)
-    flat = np.concatenate(values).reshape(-1, width)
+        at = stop + len(separator)
+    flat = np.concatenate(values).reshape(-1, len(keys))
     columns = {key: np.ascontiguousarray(flat[:, i]) for i, key in enumerate(keys)}
     c = columns.get("c")
     has_c = c is not None
@@ -160,37 +156,59 @@ def _cells_columns(data: bytes) -> tuple[CellTable, bool] | None:
     return CellTable(columns["value"], columns["cell"], columns["t"], c), has_c
 
 
-def _chunk_numbers(chunk: Any, unit: bytes, template: bytes, width: int) -> Any:
-    """The integers of ``chunk`` (whole entries, separated), in order, or ``None`` unless it is
-    ``unit * (k - 1) + template`` once its number runs are collapsed (see :func:`_cells_columns`)."""
+_NUMBER_BYTES = b"0123456789-"
+
+
+@dataclass(frozen=True)
+class _Skeleton:
+    """An entry of ``cells.json`` without its number characters, and where its values go."""
+
+    template: bytes  # the first entry, numbers removed
+    unit: bytes  # the same followed by the separator
+    slots: Any  # where each value sits in ``template`` (int64 array)
+    width: int  # values per entry
+
+
+def _chunk_numbers(data: bytes, at: int, stop: int, shape: _Skeleton) -> Any:
+    """The integers of ``data[at:stop]`` (whole entries, separated), in order, or ``None`` unless it is
+    entries shaped like ``shape`` (see :func:`_cells_columns`)."""
     import numpy as np
 
+    chunk = np.frombuffer(data, np.uint8, stop - at, at)
     digit = (chunk - np.uint8(48)) < 10
-    minus = chunk == ord("-")
-    number = digit | minus
-    edges = np.diff(number.view(np.int8), prepend=np.int8(0), append=np.int8(0))
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)
-    keep = ~number
-    keep[starts] = True
-    collapsed = chunk.copy()
-    collapsed[starts] = ord("0")
-    entries = len(starts) // width
-    if collapsed[keep].tobytes() != unit * (entries - 1) + template:
+    signed = data.find(b"-", at, stop) >= 0
+    number = digit | (chunk == ord("-")) if signed else digit
+    edges = np.empty(len(number) + 1, bool)  # where a run of number characters starts or ends
+    edges[0], edges[-1] = number[0], number[-1]
+    np.not_equal(number[1:], number[:-1], out=edges[1:-1])
+    found = np.flatnonzero(edges)
+    starts, ends = found[0::2], found[1::2]
+    entries = len(starts) // shape.width
+    if len(starts) != entries * shape.width or not entries:
+        return None
+    if data[at:stop].translate(None, _NUMBER_BYTES) != shape.unit * (entries - 1) + shape.template:
+        return None
+    lengths = ends - starts
+    before = np.cumsum(lengths)
+    before -= lengths
+    place = starts - before  # where each run sits in the chunk without its numbers
+    expected = np.arange(entries, dtype=np.int64)[:, None] * len(shape.unit) + shape.slots
+    if not np.array_equal(place, expected.reshape(-1)):
         return None
     negative = None
-    if minus.any():  # a minus only opens a run, and digits follow it
+    if signed:  # a minus only opens a run, and digits follow it
         negative = chunk[starts] == ord("-")
-        if int(np.count_nonzero(negative)) != int(np.count_nonzero(minus)):
+        if int(np.count_nonzero(negative)) != int(np.count_nonzero(chunk == ord("-"))):
             return None
         starts = starts + negative
-        if not bool(np.all(starts < ends)):
+        lengths = ends - starts
+        if not bool(np.all(lengths > 0)):
             return None
-    lengths = ends - starts
-    longest = int(lengths.max()) if len(lengths) else 0
-    if longest > 18 or (longest > 1 and bool(np.any((chunk[starts] == ord("0")) & (lengths > 1)))):
+    longest = int(lengths.max())
+    lead = chunk[starts] - np.uint8(48)
+    if longest > 18 or (longest > 1 and bool(np.any((lead == 0) & (lengths > 1)))):
         return None  # beyond int64, or a leading zero
-    out = (chunk[starts] - np.uint8(48)).astype(np.int64)
+    out = lead.astype(np.int64)
     for k in range(1, longest):  # one more digit for the numbers that have it
         more = np.flatnonzero(lengths > k)
         out[more] = out[more] * 10 + (chunk[starts[more] + k] - np.uint8(48))
