@@ -137,22 +137,25 @@ def _cells_columns(data: bytes) -> tuple[CellTable, bool] | None:
     slots = np.array([run.start() - sum(len(r.group()) for r in runs[:i]) for i, run in enumerate(runs)], np.int64)
     shape = _Skeleton(template, template + separator, slots, len(keys))
     boundary = b"}" + separator
-    values = []
+    most = data.count(b"{", start, end)  # entries, if the document is what it seems
+    columns = {key: np.empty(most, np.int64) for key in keys}
+    rows = 0
     at = start
     while at < end:
         cut = data.find(boundary, at + _CHUNK, end) if at + _CHUNK < end else -1
         stop = end if cut < 0 else cut + 1
         found = _chunk_numbers(data, at, stop, shape)
-        if found is None:
+        if found is None or rows + len(found) // len(keys) > most:
             return None
-        values.append(found)
+        found = found.reshape(-1, len(keys))
+        for i, key in enumerate(keys):
+            columns[key][rows : rows + len(found)] = found[:, i]
+        rows += len(found)
         at = stop + len(separator)
-    flat = np.concatenate(values).reshape(-1, len(keys))
-    columns = {key: np.ascontiguousarray(flat[:, i]) for i, key in enumerate(keys)}
-    c = columns.get("c")
-    has_c = c is not None
-    if c is None:
-        c = np.zeros(len(flat), np.int64)
+    if rows != most:
+        return None
+    has_c = "c" in columns
+    c = columns["c"] if has_c else np.zeros(rows, np.int64)
     return CellTable(columns["value"], columns["cell"], columns["t"], c), has_c
 
 
