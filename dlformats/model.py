@@ -502,9 +502,8 @@ def _repeated_rows(cols: list[Any]) -> Any:
 def _pixel_problems(project: Project) -> Iterator[Problem]:
     import numpy as np
 
-    by_frame: dict[tuple[int, int], set[int]] = {}
-    for cell in project.cells or ():
-        by_frame.setdefault((cell.c, cell.t), set()).add(cell.value)
+    listed_in = _values_by_plane(project.cells) if project.cells is not None else {}
+    nothing = np.zeros(0, np.int64)
     for c in range(project.num_features):
         for t in range(project.num_frames):
             plane = np.asarray(project.y[c, t])
@@ -513,14 +512,39 @@ def _pixel_problems(project: Project) -> Iterator[Problem]:
                 yield Problem("y", f"feature {c} frame {t}: {issue}")
             if project.cells is None or (issues and plane.dtype.kind not in "iub"):
                 continue
-            present = set(np.unique(plane).tolist()) - {0}
-            listed = by_frame.get((c, t), set())
-            absent = sorted(listed - present)
+            listed = listed_in.get((c, t), nothing)
+            if issues or isinstance(listed, set):  # values beyond int32 (or listed beyond int64): exact ints
+                present = set(np.unique(plane).tolist()) - {0}
+                listed = set(listed.tolist()) if not isinstance(listed, set) else listed
+                absent, unused = sorted(listed - present), sorted(present - listed)
+            else:  # every value is an int32 of at least 0: sorted arrays
+                present = present_values(plane)
+                absent = np.setdiff1d(listed, present, assume_unique=True).tolist()
+                unused = np.setdiff1d(present, listed, assume_unique=True).tolist()
             if absent:
                 yield Problem("cells", f"feature {c} frame {t}: values {absent[:20]} listed but absent", "warning")
-            unused = sorted(present - listed)
             if unused:
                 yield Problem("y", f"feature {c} frame {t}: values {unused[:20]} used by no cell", "warning")
+
+
+def _values_by_plane(cells: Iterable[Cell]) -> dict[tuple[int, int], Any]:
+    """The distinct values listed per ``(feature, frame)``, ascending: int64 arrays, or sets of
+    Python ints when some do not fit in int64."""
+    import numpy as np
+
+    try:
+        table = CellTable.from_cells(cells)
+    except OverflowError:
+        out: dict[tuple[int, int], Any] = {}
+        for cell in cells:
+            out.setdefault((cell.c, cell.t), set()).add(cell.value)
+        return out
+    if len(table) == 0:
+        return {}
+    (c, t, value), _ = _sorted_unique([table.c, table.t, table.value])
+    starts = np.flatnonzero(np.concatenate(([True], (c[1:] != c[:-1]) | (t[1:] != t[:-1]))))
+    ends = np.append(starts[1:], len(c))
+    return {(int(c[a]), int(t[a])): value[a:b] for a, b in zip(starts.tolist(), ends.tolist())}
 
 
 # --------------------------------------------------------------- label values

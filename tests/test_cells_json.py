@@ -175,3 +175,48 @@ def test_a_project_zips_cells_json_beyond_json_bytes_reads_in_its_usual_form_onl
     with pytest.raises(LimitExceededError) as info:  # and the usual form by member_bytes
         dlformats.read(usual, limits=limits.replace(member_bytes=4096))
     assert (info.value.limit, info.value.member) == ("member_bytes", "cells.json")
+
+
+def _pixel_problems_one_by_one(project):
+    """What the pixel checks report, computed the plain way (sets of Python ints per plane)."""
+    from dlformats.model import label_problems
+
+    out = []
+    listed: dict = {}
+    for cell in project.cells:
+        listed.setdefault((cell.c, cell.t), set()).add(cell.value)
+    for c in range(project.y.shape[0]):
+        for t in range(project.y.shape[1]):
+            plane = np.asarray(project.y[c, t])
+            issues = label_problems(plane)
+            out += [f"y: feature {c} frame {t}: {i}" for i in issues]
+            if issues and plane.dtype.kind not in "iub":
+                continue
+            present = {int(v) for v in np.unique(plane).tolist()} - {0}  # label values are whole numbers
+            there = listed.get((c, t), set())
+            if sorted(there - present):
+                out.append(f"cells: feature {c} frame {t}: values {sorted(there - present)[:20]} listed but absent")
+            if sorted(present - there):
+                out.append(f"y: feature {c} frame {t}: values {sorted(present - there)[:20]} used by no cell")
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint16, np.int64, np.float32, bool])
+def test_pixel_checks_report_absent_and_unused_values_per_plane(dtype):
+    rng = np.random.default_rng(11)
+    y = rng.integers(0, 40, (2, 4, 16, 16))
+    if dtype is bool:
+        y = y > 30
+    y = y.astype(dtype)
+    if dtype == np.int64:
+        y[1, 2, 0, 0] = 2**40  # beyond int32: reported, and compared exactly
+        y[0, 1, 0, 0] = -3
+    cells = [Cell(int(v), int(v) + 1000, t, c) for c in range(2) for t in range(4) for v in range(0, 45, 3)]
+    cells += [Cell(7, 7, 9, 0), Cell(5, 5, 1, 3)]  # a frame and a feature without planes
+    project = Project(y=y, cells=cells)
+    found = [f"{p.part}: {p.message}" for p in project.validate(pixels=True) if "feature" in p.message]
+    expected = _pixel_problems_one_by_one(project)
+    assert [
+        m for m in found if "listed but absent" in m or "used by no cell" in m or "int32" in m or "negative" in m
+    ] == [m for m in expected]
+    assert any("used by no cell" in m for m in expected) and any("listed but absent" in m for m in expected)
