@@ -300,12 +300,12 @@ def _cells(archive: SafeZip, layout: Layout, y: Any) -> list[Cell] | None:
         return None
     import numpy as np
 
-    from dlformats.jsonio import load_json
-    from dlformats.parts import assign_features, cells_from_json
+    from dlformats.parts import assign_features, cells_from_bytes
 
     path = archive.source.name
-    obj = load_json(archive.read(member), path=path, member=member, limits=archive.limits)
-    cells, has_c = cells_from_json(obj, path=path, member=member)
+    # read up to member_bytes: the usual form is parsed into columns, anything else held to json_bytes
+    data = archive.read(member, limit="member_bytes")
+    cells, has_c = cells_from_bytes(data, path=path, member=member, limits=archive.limits)
     if has_c or y.shape[0] == 1:
         return cells
 
