@@ -535,9 +535,11 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
 def _extents(X: Any, channels: int, frames: int, dtype: Any) -> list[tuple[int, int, int]] | None:
     """Where every plane of ``X`` lies in its file, byte for byte as the TIFF stores it (``dtype``),
     or ``None``: then planes are read and written (decoded sources, other byte orders...)."""
+    import os
+
     where = getattr(X, "plane_extent", None)
-    if where is None or dtype.kind == "b":  # a TIFF packs bilevel pixels 8 to a byte
-        return None
+    if where is None or dtype.kind == "b" or not hasattr(os, "copy_file_range"):  # Linux copies file to file
+        return None  # (and a TIFF packs bilevel pixels 8 to a byte)
     out = []
     for c in range(channels):
         for t in range(frames):
