@@ -426,7 +426,7 @@ def _cell_problems(
 
     try:
         table = CellTable.from_cells(cells)
-    except OverflowError:  # ids beyond int64 (read from a list of entries): cell by cell
+    except (OverflowError, TypeError, ValueError):  # ids beyond int64, or not numbers: cell by cell
         return _cell_problems_slow(cells, frames, features)
     t, c, value, cell = table.t, table.c, table.value, table.cell
     bad_t = (t < 0) if frames is None else (t < 0) | (t >= frames)

@@ -281,7 +281,8 @@ class MemberFile(io.RawIOBase):
         return self._fh.seek(offset, whence)
 
     def flush(self) -> None:
-        self._fh.flush()
+        if not self._fh.closed:  # also called when this view is garbage collected, maybe after the archive
+            self._fh.flush()
 
     def read(self, size: int | None = -1) -> bytes:
         return self._fh.read(-1 if size is None else size)

@@ -220,3 +220,20 @@ def test_pixel_checks_report_absent_and_unused_values_per_plane(dtype):
         m for m in found if "listed but absent" in m or "used by no cell" in m or "int32" in m or "negative" in m
     ] == [m for m in expected]
     assert any("used by no cell" in m for m in expected) and any("listed but absent" in m for m in expected)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(*[st.integers(-2, 6)] * 4), max_size=40),
+    st.sampled_from([(5, 2), (None, None)]),
+)
+def test_vectorised_cell_checks_say_what_a_pass_cell_by_cell_says(rows, sizes):
+    from dlformats.model import _cell_problems, _cell_problems_slow
+
+    cells = [Cell(*row) for row in rows]
+    frames, features = sizes
+    fast = _cell_problems(cells, frames, features)
+    assert fast == _cell_problems_slow(cells, frames, features)
+    assert _cell_problems(CellTable.from_cells(cells), frames, features) == fast
+    huge = [*cells, Cell(2**70, 1, 0, 0)]  # beyond int64: still checked
+    assert _cell_problems(huge, frames, features) == _cell_problems_slow(huge, frames, features)
