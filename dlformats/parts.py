@@ -135,7 +135,8 @@ def _cells_columns(data: bytes) -> tuple[CellTable, bool] | None:
         return None
     template = first.translate(None, _NUMBER_BYTES)
     slots = np.array([run.start() - sum(len(r.group()) for r in runs[:i]) for i, run in enumerate(runs)], np.int64)
-    shape = _Skeleton(template, template + separator, slots, len(keys))
+    gaps = np.diff(np.append(slots, slots[0] + len(template) + len(separator)))
+    shape = _Skeleton(template, template + separator, slots, len(keys), gaps)
     boundary = b"}" + separator
     most = data.count(b"{", start, end)  # entries, if the document is what it seems
     columns = {key: np.empty(most, np.int64) for key in keys}
@@ -170,6 +171,7 @@ class _Skeleton:
     unit: bytes  # the same followed by the separator
     slots: Any  # where each value sits in ``template`` (int64 array)
     width: int  # values per entry
+    gaps: Any  # bytes from each value to the next (the last: to the first of the next entry)
 
 
 def _chunk_numbers(data: bytes, at: int, stop: int, shape: _Skeleton) -> Any:
@@ -191,13 +193,14 @@ def _chunk_numbers(data: bytes, at: int, stop: int, shape: _Skeleton) -> Any:
         return None
     if data[at:stop].translate(None, _NUMBER_BYTES) != shape.unit * (entries - 1) + shape.template:
         return None
-    lengths = ends - starts
-    before = np.cumsum(lengths)
-    before -= lengths
-    place = starts - before  # where each run sits in the chunk without its numbers
-    expected = np.arange(entries, dtype=np.int64)[:, None] * len(shape.unit) + shape.slots
-    if not np.array_equal(place, expected.reshape(-1)):
+    # Each run sits where a value goes: the first at its slot, and the bytes between runs as
+    # many as between slots (so the places in the chunk without its numbers are the slots').
+    gaps = np.empty(len(starts), np.int64)
+    np.subtract(starts[1:], ends[:-1], out=gaps[:-1])
+    gaps[-1] = shape.gaps[-1]
+    if int(starts[0]) != int(shape.slots[0]) or not bool((gaps.reshape(-1, shape.width) == shape.gaps).all()):
         return None
+    lengths = ends - starts
     negative = None
     if signed:  # a minus only opens a run, and digits follow it
         negative = chunk[starts] == ord("-")
