@@ -181,6 +181,18 @@ class LazyArray:
             plane = plane.T
         return self._convert(plane)
 
+    def plane_extent(self, c: int, t: int) -> tuple[int, int, int, Any] | None:
+        """Where plane ``(c, t)`` lies in a file, byte for byte: ``(descriptor, offset, nbytes, dtype)``
+        with ``dtype`` the file's (byte order included), or ``None`` (labels, a transposed plane,
+        a source that reads by decoding).  A writer whose output holds the same bytes may copy
+        them file to file instead of reading the plane."""
+        if not (0 <= c < self.shape[0] and 0 <= t < self.shape[1]):
+            raise IndexError(f"plane ({c}, {t}) out of range for shape {self.shape}")
+        extent = getattr(self._source, "extent", None)
+        if self._labels or extent is None or self._axes.index("Y") > self._axes.index("X"):
+            return None
+        return extent(self._source_index(c, t))
+
     def _convert(self, plane: Any) -> Any:
         if not self._labels:
             return plane.astype(self.dtype, copy=False)

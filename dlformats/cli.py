@@ -569,6 +569,9 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return its exit status."""
+    # dlformats does no linear algebra: without this, importing numpy starts one OpenBLAS thread
+    # per core, which spin for a while and take a small machine's cores from the conversion.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.func

@@ -17,7 +17,10 @@ about 1 GB.  A small file can claim much memory in two ways only:
   the file's own size;
 * parsing: a JSON document takes up to about 50 times its size as Python objects
   (``[{},{},...]``), a CSV table about 80 times (measured), hence small
-  ``json_bytes`` and ``csv_bytes``.
+  ``json_bytes`` and ``csv_bytes``.  A project zip's ``cells.json`` in its usual form
+  (a list of flat entries of integers) is parsed straight into int64 columns, about
+  its own size again, so it is bounded by ``member_bytes`` instead; in any other form
+  it is held to ``json_bytes``.
 
 One read holds whole at most two arrays or members (an image and its labels: a
 ``.trk``'s ``raw.npy`` and ``tracked.npy``), plus a frame being decoded or a document
@@ -65,7 +68,8 @@ class Limits:
         archive_entries: most members in a zip or tar archive.
         json_bytes: largest JSON document (up to ~50 times as much memory once
             parsed).  Default 8 MiB: a DeepCell Label ``cells.json`` of some 180,000
-            cell-frame entries.
+            cell-frame entries in the dict form (the usual list form is parsed into
+            columns and bounded by ``member_bytes``: millions of entries).
         json_depth: deepest nesting of a JSON document.
         csv_bytes: largest CSV document (up to ~80 times as much memory once parsed).
             Default 8 MiB: some 300,000 spots.

@@ -360,7 +360,6 @@ class Project:
         frames, features = self.num_frames, self.num_features
         # Without arrays the frame and feature counts are unknown: only signs are checked.
         span = f"0..{frames - 1}" if has_arrays else "0 and up"
-        fspan = f"0..{features - 1}" if has_arrays else "0 and up"
 
         def in_range(i: int, n: int) -> bool:
             return 0 <= i < n if has_arrays else i >= 0
@@ -368,18 +367,10 @@ class Project:
         known: set[int] = set()
         listed = self.listed_cells
         if listed is not None:
-            seen: set[Cell] = set()
-            for cell in listed:
-                if not in_range(cell.t, frames):
-                    add(Problem("cells", f"{_cell_text(cell)}: frame {cell.t} out of range {span}"))
-                if not in_range(cell.c, features):
-                    add(Problem("cells", f"{_cell_text(cell)}: feature {cell.c} out of range {fspan}"))
-                if cell.value <= 0 or cell.cell <= 0:
-                    add(Problem("cells", f"{_cell_text(cell)}: value and cell must be positive"))
-                if cell in seen:
-                    add(Problem("cells", f"{_cell_text(cell)} is listed more than once", "warning"))
-                seen.add(cell)
-                known.add(cell.cell)
+            found, known = _cell_problems(
+                listed, frames if has_arrays else None, features if has_arrays else None, ids=bool(self.divisions)
+            )
+            problems.extend(found)
 
         daughters_seen: dict[int, int] = {}
         for d in self.divisions:
@@ -613,14 +604,100 @@ def _division_timing(divisions: Iterable[Division], frames_of: dict[int, list[in
     return out
 
 
+def _cell_problems(
+    cells: Iterable[Cell], frames: int | None, features: int | None, *, ids: bool = True
+) -> tuple[list[Problem], set[int]]:
+    """Problems of ``cells`` (frames and features in range, or only non-negative when ``None``;
+    positive ids; repeats), in the order a pass cell by cell meets them, and the set of cell ids
+    (empty unless ``ids``).
+
+    Vectorised over the columns of a :class:`CellTable`: a few numpy passes however many
+    cells, and Python work only for the cells that have a problem.
+    """
+    import numpy as np
+
+    try:
+        table = CellTable.from_cells(cells)
+    except (OverflowError, TypeError, ValueError):  # ids beyond int64, or not numbers: cell by cell
+        return _cell_problems_slow(cells, frames, features)
+    t, c, value, cell = table.t, table.c, table.value, table.cell
+    bad_t = (t < 0) if frames is None else (t < 0) | (t >= frames)
+    bad_c = (c < 0) if features is None else (c < 0) | (c >= features)
+    bad_id = (value <= 0) | (cell <= 0)
+    repeat = _repeated_rows([t, c, value, cell])
+    problems: list[Problem] = []
+    span = "0 and up" if frames is None else f"0..{frames - 1}"
+    fspan = "0 and up" if features is None else f"0..{features - 1}"
+    for i in np.flatnonzero(bad_t | bad_c | bad_id | repeat).tolist():
+        one = table[i]
+        text = _cell_text(one)
+        if bad_t[i]:
+            problems.append(Problem("cells", f"{text}: frame {one.t} out of range {span}"))
+        if bad_c[i]:
+            problems.append(Problem("cells", f"{text}: feature {one.c} out of range {fspan}"))
+        if bad_id[i]:
+            problems.append(Problem("cells", f"{text}: value and cell must be positive"))
+        if repeat[i]:
+            problems.append(Problem("cells", f"{text} is listed more than once", "warning"))
+    return problems, set(np.unique(cell).tolist()) if ids else set()
+
+
+def _cell_problems_slow(
+    cells: Iterable[Cell], frames: int | None, features: int | None
+) -> tuple[list[Problem], set[int]]:
+    """:func:`_cell_problems` for cells whose ids numpy cannot hold."""
+    problems: list[Problem] = []
+    span = "0 and up" if frames is None else f"0..{frames - 1}"
+    fspan = "0 and up" if features is None else f"0..{features - 1}"
+    seen: set[Cell] = set()
+    known: set[int] = set()
+    for cell in cells:
+        if cell.t < 0 or (frames is not None and cell.t >= frames):
+            problems.append(Problem("cells", f"{_cell_text(cell)}: frame {cell.t} out of range {span}"))
+        if cell.c < 0 or (features is not None and cell.c >= features):
+            problems.append(Problem("cells", f"{_cell_text(cell)}: feature {cell.c} out of range {fspan}"))
+        if cell.value <= 0 or cell.cell <= 0:
+            problems.append(Problem("cells", f"{_cell_text(cell)}: value and cell must be positive"))
+        if cell in seen:
+            problems.append(Problem("cells", f"{_cell_text(cell)} is listed more than once", "warning"))
+        seen.add(cell)
+        known.add(cell.cell)
+    return problems, known
+
+
+def _repeated_rows(cols: list[Any]) -> Any:
+    """A boolean array marking each row of the 1-D int columns ``cols`` equal to an earlier row."""
+    import numpy as np
+
+    n = len(cols[0])
+    out = np.zeros(n, bool)
+    if n < 2:
+        return out
+    packed = _pack(cols)
+    if packed is not None:
+        key = packed[0]
+        if bool(np.all(key[1:] > key[:-1])):
+            return out  # sorted and distinct, as cells.json usually is
+        order = np.argsort(key, kind="stable")
+        ordered = key[order]
+        same = ordered[1:] == ordered[:-1]
+    else:
+        order = np.lexsort(cols[::-1])  # stable: the first of equal rows comes first
+        same = np.ones(n - 1, bool)
+        for col in cols:
+            ordered = col[order]
+            same &= ordered[1:] == ordered[:-1]
+    out[order[1:][same]] = True
+    return out
+
+
 def _pixel_problems(project: Project, seen_values: dict[int, set[int]] | None = None) -> Iterator[Problem]:
     """Problems of the label planes; ``seen_values`` (when given) collects ``{value: frames where present}``."""
     import numpy as np
 
-    listed = project.listed_cells
-    by_frame: dict[tuple[int, int], set[int]] = {}
-    for cell in listed or ():
-        by_frame.setdefault((cell.c, cell.t), set()).add(cell.value)
+    listed_cells = project.listed_cells
+    listed_in = _values_by_plane(listed_cells) if listed_cells is not None else {}
+    nothing = np.zeros(0, np.int64)
     for c in range(project.num_features):
         for t in range(project.num_frames):
             plane = np.asarray(project.y[c, t])
@@ -630,16 +707,41 @@ def _pixel_problems(project: Project, seen_values: dict[int, set[int]] | None = 
             if seen_values is not None and not (issues and plane.dtype.kind not in "iub"):
                 for value in present_values(plane).tolist():
                     seen_values.setdefault(value, set()).add(t)
-            if listed is None or (issues and plane.dtype.kind not in "iub"):
+            if listed_cells is None or (issues and plane.dtype.kind not in "iub"):
                 continue
-            present = set(np.unique(plane).tolist()) - {0}
-            listed = by_frame.get((c, t), set())
-            absent = sorted(listed - present)
+            listed = listed_in.get((c, t), nothing)
+            if issues or isinstance(listed, set):  # values beyond int32 (or listed beyond int64): exact ints
+                present = set(np.unique(plane).tolist()) - {0}
+                listed = set(listed.tolist()) if not isinstance(listed, set) else listed
+                absent, unused = sorted(listed - present), sorted(present - listed)
+            else:  # every value is an int32 of at least 0: sorted arrays
+                present = present_values(plane)
+                absent = np.setdiff1d(listed, present, assume_unique=True).tolist()
+                unused = np.setdiff1d(present, listed, assume_unique=True).tolist()
             if absent:
                 yield Problem("cells", f"feature {c} frame {t}: values {absent[:20]} listed but absent", "warning")
-            unused = sorted(present - listed)
             if unused:
                 yield Problem("y", f"feature {c} frame {t}: values {unused[:20]} used by no cell", "warning")
+
+
+def _values_by_plane(cells: Iterable[Cell]) -> dict[tuple[int, int], Any]:
+    """The distinct values listed per ``(feature, frame)``, ascending: int64 arrays, or sets of
+    Python ints when some do not fit in int64."""
+    import numpy as np
+
+    try:
+        table = CellTable.from_cells(cells)
+    except OverflowError:
+        out: dict[tuple[int, int], Any] = {}
+        for cell in cells:
+            out.setdefault((cell.c, cell.t), set()).add(cell.value)
+        return out
+    if len(table) == 0:
+        return {}
+    (c, t, value), _ = _sorted_unique([table.c, table.t, table.value])
+    starts = np.flatnonzero(np.concatenate(([True], (c[1:] != c[:-1]) | (t[1:] != t[:-1]))))
+    ends = np.append(starts[1:], len(c))
+    return {(int(c[a]), int(t[a])): value[a:b] for a, b in zip(starts.tolist(), ends.tolist())}
 
 
 # --------------------------------------------------------------- label values

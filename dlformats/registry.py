@@ -233,9 +233,12 @@ class Registry:
             self._load_failures.append(PluginFailure("<entry points>", "?", f"cannot list entry points: {exc}"))
             return
         seen: set[tuple[str, str]] = set()
+        described: dict[int, tuple[str, str]] = {}  # a distribution's METADATA is parsed on every access: once
         for ep in sorted(eps, key=lambda e: (e.name, e.value)):
-            dist = ep.dist.name if ep.dist is not None else "?"
-            version = ep.dist.version if ep.dist is not None else ""
+            if ep.dist is not None and id(ep.dist) not in described:
+                meta = ep.dist.metadata
+                described[id(ep.dist)] = (meta["Name"], meta["Version"])
+            dist, version = described[id(ep.dist)] if ep.dist is not None else ("?", "")
             if dist.replace("_", "-").lower() == BUILTIN_DISTRIBUTION:
                 dist = BUILTIN_DISTRIBUTION
             if (ep.name, ep.value) in seen:  # the same distribution visible twice on sys.path

@@ -14,12 +14,13 @@ import math
 import numbers
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CorruptFileError, DLFormatsWarning, InconsistentDataError
 from ..limits import DEFAULT_LIMITS, Limits
 from ..model import Cell, CellTable, CellType, Division, Problem, Spots
-from .jsonio import _int_key, dump_json
+from .jsonio import _int_key, dump_json, load_json
 
 
 def _int(value: Any, what: str, where: dict[str, Any]) -> int:
@@ -52,6 +53,174 @@ def _cells_table(obj: list[Any]) -> tuple[CellTable, bool] | None:
     except OverflowError:
         return None
     return CellTable(*arrays), all("c" in e for e in obj)
+
+
+def cells_from_bytes(
+    data: bytes,
+    *,
+    path: str | None = None,
+    member: str | None = "cells.json",
+    limits: Limits = DEFAULT_LIMITS,
+) -> tuple[Sequence[Cell], bool]:
+    """Parse the bytes of ``cells.json``; return ``(cells, has_c)`` as :func:`cells_from_json` does.
+
+    The usual form, a list of flat objects of integers written alike (what DeepCell
+    Label and dlformats write), is parsed straight into the columns of a
+    :class:`~dlformats.model.CellTable`: no Python object per cell, about the
+    document's own size in memory, so it is bounded by ``limits.member_bytes`` (the
+    caller reads the member with that limit).  Anything else goes through
+    :func:`~dlformats.jsonio.load_json` (``json_bytes``, depth, duplicate keys, finite
+    numbers) and :func:`cells_from_json`, which names the first bad entry.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    columns = _cells_columns(data)
+    if columns is not None:
+        return columns
+    return cells_from_json(load_json(data, path=path, member=member, limits=limits), path=path, member=member)
+
+
+_WS = rb"[ \t\n\r]*"
+_OPEN = re.compile(_WS + rb"\[" + _WS + rb"\Z")
+_CLOSE = re.compile(_WS + rb"\]" + _WS + rb"\Z")
+_SEPARATOR = re.compile(_WS + rb"," + _WS + rb"\Z")
+_EMPTY = re.compile(_WS + rb"\[" + _WS + rb"\]" + _WS + rb"\Z")
+_NUMBER_RUN = re.compile(rb"[0-9-]+")
+_CELL_KEYS = ({"value", "cell", "t"}, {"value", "cell", "t", "c"})
+_CHUNK = 1 << 20  # bytes parsed at once: the masks of a chunk stay in the CPU's cache
+
+
+def _cells_columns(data: bytes) -> tuple[CellTable, bool] | None:
+    """``cells.json`` in its usual form, parsed on the bytes into columns; ``None`` for any other document.
+
+    Every entry must be written like the first one (same keys in the same order, same
+    whitespace), only the integers differing.  The first entry is parsed strictly;
+    then the document without its number characters must equal ``[`` + that entry
+    without them, repeated with the first separator, + ``]``, and each run of number
+    characters must sit where a value of that skeleton goes, one run per value: so every
+    other byte is the first entry's, and no number hides in a key or between entries.
+    Each run must be a JSON integer (``-?(0|[1-9][0-9]*)``) of at most 18 digits.
+    Duplicate keys, nesting, floats, NaN or anything else make it ``None``, and the
+    strict parser then says what is wrong.
+    """
+    import json
+
+    import numpy as np
+
+    start = data.find(b"{")
+    if start < 0:
+        return (CellTable([], [], [], []), True) if _EMPTY.match(data) else None
+    end = data.rfind(b"}") + 1
+    first_end = data.find(b"}", start) + 1
+    if not _OPEN.match(data, 0, start) or not _CLOSE.match(data, end):
+        return None
+    first = data[start:first_end]
+    try:
+        pairs = json.loads(first, object_pairs_hook=lambda p: p)
+    except ValueError:
+        return None
+    keys = [k for k, _ in pairs]
+    if not isinstance(pairs, list) or set(keys) not in _CELL_KEYS or len(keys) != len(set(keys)):
+        return None
+    if not all(type(v) is int and -(10**18) < v < 10**18 for _, v in pairs):
+        return None
+    separator = b""
+    if end > first_end:
+        following = data.find(b"{", first_end)
+        separator = data[first_end:following]
+        if following < 0 or not _SEPARATOR.match(separator):
+            return None
+    runs = list(_NUMBER_RUN.finditer(first))
+    if len(runs) != len(keys):
+        return None
+    template = first.translate(None, _NUMBER_BYTES)
+    slots = np.array([run.start() - sum(len(r.group()) for r in runs[:i]) for i, run in enumerate(runs)], np.int64)
+    gaps = np.diff(np.append(slots, slots[0] + len(template) + len(separator)))
+    shape = _Skeleton(template, template + separator, slots, len(keys), gaps)
+    boundary = b"}" + separator
+    most = data.count(b"{", start, end)  # entries, if the document is what it seems
+    columns = {key: np.empty(most, np.int64) for key in keys}
+    rows = 0
+    at = start
+    while at < end:
+        cut = data.find(boundary, at + _CHUNK, end) if at + _CHUNK < end else -1
+        stop = end if cut < 0 else cut + 1
+        found = _chunk_numbers(data, at, stop, shape)
+        if found is None or rows + len(found) // len(keys) > most:
+            return None
+        found = found.reshape(-1, len(keys))
+        for i, key in enumerate(keys):
+            columns[key][rows : rows + len(found)] = found[:, i]
+        rows += len(found)
+        at = stop + len(separator)
+    if rows != most:
+        return None
+    has_c = "c" in columns
+    c = columns["c"] if has_c else np.zeros(rows, np.int64)
+    return CellTable(columns["value"], columns["cell"], columns["t"], c), has_c
+
+
+_NUMBER_BYTES = b"0123456789-"
+
+
+@dataclass(frozen=True)
+class _Skeleton:
+    """An entry of ``cells.json`` without its number characters, and where its values go."""
+
+    template: bytes  # the first entry, numbers removed
+    unit: bytes  # the same followed by the separator
+    slots: Any  # where each value sits in ``template`` (int64 array)
+    width: int  # values per entry
+    gaps: Any  # bytes from each value to the next (the last: to the first of the next entry)
+
+
+def _chunk_numbers(data: bytes, at: int, stop: int, shape: _Skeleton) -> Any:
+    """The integers of ``data[at:stop]`` (whole entries, separated), in order, or ``None`` unless it is
+    entries shaped like ``shape`` (see :func:`_cells_columns`)."""
+    import numpy as np
+
+    chunk = np.frombuffer(data, np.uint8, stop - at, at)
+    digit = (chunk - np.uint8(48)) < 10
+    signed = data.find(b"-", at, stop) >= 0
+    number = digit | (chunk == ord("-")) if signed else digit
+    edges = np.empty(len(number) + 1, bool)  # where a run of number characters starts or ends
+    edges[0], edges[-1] = number[0], number[-1]
+    np.not_equal(number[1:], number[:-1], out=edges[1:-1])
+    found = np.flatnonzero(edges)
+    starts, ends = found[0::2], found[1::2]
+    entries = len(starts) // shape.width
+    if len(starts) != entries * shape.width or not entries:
+        return None
+    if data[at:stop].translate(None, _NUMBER_BYTES) != shape.unit * (entries - 1) + shape.template:
+        return None
+    # Each run sits where a value goes: the first at its slot, and the bytes between runs as
+    # many as between slots (so the places in the chunk without its numbers are the slots').
+    gaps = np.empty(len(starts), np.int64)
+    np.subtract(starts[1:], ends[:-1], out=gaps[:-1])
+    gaps[-1] = shape.gaps[-1]
+    if int(starts[0]) != int(shape.slots[0]) or not bool((gaps.reshape(-1, shape.width) == shape.gaps).all()):
+        return None
+    lengths = ends - starts
+    negative = None
+    if signed:  # a minus only opens a run, and digits follow it
+        negative = chunk[starts] == ord("-")
+        if int(np.count_nonzero(negative)) != int(np.count_nonzero(chunk == ord("-"))):
+            return None
+        starts = starts + negative
+        lengths = ends - starts
+        if not bool(np.all(lengths > 0)):
+            return None
+    longest = int(lengths.max())
+    lead = chunk[starts] - np.uint8(48)
+    if longest > 18 or (longest > 1 and bool(np.any((lead == 0) & (lengths > 1)))):
+        return None  # beyond int64, or a leading zero
+    out = lead.astype(np.int64)
+    for k in range(1, longest):  # one more digit for the numbers that have it
+        more = np.flatnonzero(lengths > k)
+        out[more] = out[more] * 10 + (chunk[starts[more] + k] - np.uint8(48))
+    if negative is not None:
+        out[negative] *= -1
+    return out
 
 
 def cells_from_json(
@@ -107,11 +276,69 @@ def cells_from_json(
 
 def cells_to_json(cells: Iterable[Cell]) -> bytes:
     """Serialise cells as ``[{"value", "cell", "t", "c"}]``, always with ``"c"``."""
-    if isinstance(cells, CellTable):  # integers only: formatting them directly is several times faster
-        columns = (cells.value.tolist(), cells.cell.tolist(), cells.t.tolist(), cells.c.tolist())
-        entry = '{{"value": {}, "cell": {}, "t": {}, "c": {}}}'.format
-        return ("[" + ", ".join(entry(*row) for row in zip(*columns)) + "]").encode()
+    if isinstance(cells, CellTable):  # integers only: written from the columns, no object per cell
+        if len(cells) == 0:
+            return b"[]"
+        columns = [cells.value, cells.cell, cells.t, cells.c]
+        pieces = [b'{"value": ', b', "cell": ', b', "t": ', b', "c": ', b"}, "]
+        return b"[" + _format_rows(columns, pieces)[:-2] + b"]"
     return dump_json([{"value": c.value, "cell": c.cell, "t": c.t, "c": c.c} for c in cells])
+
+
+_POW10 = [10**k for k in range(19)]
+_FILL = 0xFF  # never in the text: marks the unused width of a number
+_ROWS = 1 << 16  # rows formatted at once (a few MB of text: cache-friendly)
+
+
+def _format_rows(columns: list[Any], pieces: list[bytes]) -> bytes:
+    """``pieces[0] + str(columns[0][i]) + pieces[1] + ... + pieces[-1]`` for every row ``i``, joined.
+
+    Vectorised: each row is laid out at a fixed width (numbers right-aligned, the
+    unused width filled with a byte never in JSON text), then the filler is dropped.
+    Columns are int64; ``pieces`` ASCII, one more than the columns.
+    """
+    import numpy as np
+
+    n = len(columns[0])
+    low = min((int(col.min()) for col in columns), default=0) if n else 0
+    if low == np.iinfo(np.int64).min:  # no magnitude in int64: the rare slow way
+        rows = zip(*(col.tolist() for col in columns))
+        text = "".join("".join(p.decode() + str(v) for p, v in zip(pieces, row)) + pieces[-1].decode() for row in rows)
+        return text.encode()
+    widths = []
+    for col in columns:
+        top = int(np.abs(col).max()) if n else 0
+        digits = next(k for k in range(1, 20) if k == 19 or top < _POW10[k])
+        widths.append((digits, bool(n and int(col.min()) < 0)))
+    width = sum(len(p) for p in pieces) + sum(d + s for d, s in widths)
+    out = []
+    for first in range(0, n, _ROWS):
+        block = np.empty((min(_ROWS, n - first), width), np.uint8)
+        at = 0
+        for j, piece in enumerate(pieces):
+            block[:, at : at + len(piece)] = np.frombuffer(piece, np.uint8)
+            at += len(piece)
+            if j == len(columns):
+                break
+            digits, signed = widths[j]
+            col = columns[j][first : first + len(block)]
+            field = block[:, at : at + digits + signed]
+            q = np.abs(col).astype(np.uint32 if digits <= 9 else np.uint64)
+            for d in range(digits):  # right to left; leading zeros become filler
+                place = field[:, digits + signed - 1 - d]
+                np.add(q % 10, 48, out=place, casting="unsafe")
+                if d:
+                    place[q == 0] = _FILL
+                q //= 10
+            if signed:
+                field[:, 0] = _FILL
+                rows = np.flatnonzero(col < 0)
+                length = np.searchsorted(np.array(_POW10[1:], np.int64), np.abs(col[rows]), side="right") + 1
+                field[rows, digits + signed - 1 - length] = ord("-")
+            at += digits + signed
+        flat = block.ravel()
+        out.append(flat[flat != _FILL].tobytes())
+    return b"".join(out)
 
 
 def assign_features(cells: list[Cell], y: Any) -> list[Cell]:

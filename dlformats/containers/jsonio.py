@@ -42,18 +42,32 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _depth(obj: Any, limit: int) -> int:
-    deepest = 0
-    stack = [(obj, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, (list, dict)):
-            deepest = max(deepest, depth)
-            if deepest > limit:
-                return deepest
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((child, depth + 1) for child in children)
-    return deepest
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+
+
+def _nesting(data: bytes, limit: int) -> int:
+    """How deeply ``data`` nests arrays and objects, read on the bytes before parsing (0 when
+    it cannot exceed ``limit``).
+
+    Only brackets and quotes matter: escaped quotes and backslashes are dropped first,
+    brackets inside strings are masked by the parity of the quotes before them, and the
+    depth is the running sum of openers minus closers.  UTF-8 never puts these ASCII
+    bytes inside a multi-byte character.  On a document that is not valid JSON the
+    answer is meaningless, but harmless: the parser refuses such a document anyway.
+    """
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return 0
+    import numpy as np
+
+    if b"\\" in data:  # a backslash escapes the next byte: pairs first, then escaped quotes
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    skeleton = np.frombuffer(data.translate(None, _NOT_STRUCTURE), np.uint8)
+    step = ((skeleton == ord("[")) | (skeleton == ord("{"))).astype(np.int32)
+    step -= (skeleton == ord("]")) | (skeleton == ord("}"))
+    quotes = skeleton == ord('"')
+    if quotes.any():
+        step[(np.cumsum(quotes, dtype=np.int32) & 1).astype(bool)] = 0
+    return int(np.cumsum(step, dtype=np.int32).max()) if len(step) else 0
 
 
 def load_json(
@@ -65,6 +79,9 @@ def load_json(
 ) -> Any:
     """Parse untrusted JSON; raise ``CorruptFileError`` or ``LimitExceededError`` on anything doubtful."""
     limits.check("json_bytes", len(data), "JSON document too large", path=path, member=member)
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if _nesting(raw, limits.json_depth) > limits.json_depth:
+        raise CorruptFileError(f"JSON nested deeper than {limits.json_depth} levels", path=path, member=member)
     if isinstance(data, bytes):
         if data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]
@@ -85,8 +102,6 @@ def load_json(
         raise CorruptFileError("JSON nested too deeply", path=path, member=member) from exc
     except (ValueError, _RejectedError) as exc:
         raise CorruptFileError(f"invalid JSON: {exc}", path=path, member=member) from exc
-    if _depth(obj, limits.json_depth) > limits.json_depth:
-        raise CorruptFileError(f"JSON nested deeper than {limits.json_depth} levels", path=path, member=member)
     return obj
 
 

@@ -295,6 +295,33 @@ class FileArray:
         out = np.array(self._mapped())
         return out if dtype is None else out.astype(dtype)
 
+    def extent(self, key: Any) -> tuple[int, int, int, Any] | None:
+        """Where ``self[key]`` lies in the file, byte for byte: ``(descriptor, offset, nbytes, dtype)``.
+
+        For keys of leading integers and whole trailing axes (one C-order block); ``None``
+        for any other key.  Lets a writer copy the block file to file (``os.copy_file_range``)
+        instead of reading it into memory.
+        """
+        import numpy as np
+
+        key = key if isinstance(key, tuple) else (key,)
+        lead = 0
+        while lead < len(key) and lead < self.ndim and isinstance(key[lead], (int, np.integer)):
+            lead += 1
+        if lead == 0 or any(k != slice(None) for k in key[lead:]) or len(key) > self.ndim:
+            return None
+        index = [int(k) + (self.shape[i] if int(k) < 0 else 0) for i, k in enumerate(key[:lead])]
+        if any(not 0 <= k < self.shape[i] for i, k in enumerate(index)):
+            raise IndexError(f"index {tuple(key[:lead])} out of range for shape {self.shape}")
+        nbytes = math.prod(self.shape[lead:]) * self.dtype.itemsize
+        first = 0
+        for i, k in enumerate(index):
+            first = first * self.shape[i] + k
+        offset = self._start + first * nbytes
+        if offset + nbytes > self.file.size:
+            return None  # reading it says what is wrong
+        return self.file.fileno(), offset, nbytes, self.dtype
+
 
 def map_file(
     path: Path | str | OpenFile, *, limits: Limits, name: str | None = None, kinds: str = NUMERIC_KINDS

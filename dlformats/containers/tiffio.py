@@ -649,6 +649,65 @@ class TiffSeriesArray:
         data = self[...]
         return data if dtype is None else data.astype(dtype)
 
+    def extent(self, key: Any) -> tuple[int, int, int, Any] | None:
+        """Where the page ``self[key]`` selects lies in the file, byte for byte:
+        ``(descriptor, offset, nbytes, dtype)``; ``None`` unless ``key`` is one whole page
+        stored uncompressed and contiguous in the file (see :func:`page_extent`)."""
+        if not isinstance(key, tuple) or len(key) != self.ndim or self._split == 0:
+            return None
+        if any(k != slice(None) for k in key[self._split :]):
+            return None
+        if not all(isinstance(k, int) and 0 <= k < n for k, n in zip(key[: self._split], self.shape)):
+            return None
+        index = 0
+        for k, n in zip(key[: self._split], self.shape[: self._split]):
+            index = index * n + k
+        nbytes = math.prod(self._page_shape) * self.dtype.itemsize
+        fh = self._level.parent.filehandle
+        if self._contiguous is not None:
+            return _file_extent(fh, self._contiguous + index * nbytes, nbytes, self._file_dtype)
+        page = self._pages[index]
+        if page is None or page.parent is not self._tif:
+            return None
+        with tifffile_problems(self._name, self._member, f"tifffile cannot index page {index}"):
+            _check_page(page, index, self._key_shape, self._key_dtype, self._limits, self._where)
+            return page_extent(page, nbytes)
+
+
+def page_extent(page: Any, nbytes: int) -> tuple[int, int, int, Any] | None:
+    """``(descriptor, offset, nbytes, dtype)`` of a page's pixels when the file holds them as they are:
+    uncompressed, one sample, not tiled, no predictor or bit order, in one contiguous run of
+    ``nbytes``; else ``None``."""
+    import numpy as np
+
+    key = getattr(page, "keyframe", None) or page  # a TiffFrame has its tags on its key frame
+    if (
+        key.compression != 1
+        or key.samplesperpixel != 1
+        or 322 in key.tags  # tiled
+        or not page.is_final
+        or len(page.dataoffsets) == 0
+        or sum(int(n) for n in page.databytecounts) != nbytes
+    ):
+        return None
+    dtype = np.dtype(page.dtype).newbyteorder(page.parent.byteorder)
+    return _file_extent(page.parent.filehandle, int(page.dataoffsets[0]), nbytes, dtype)
+
+
+def _file_extent(fh: Any, offset: int, nbytes: int, dtype: Any) -> tuple[int, int, int, Any] | None:
+    """The extent of ``nbytes`` at ``offset`` of tifffile's handle ``fh`` in its real file, if it has one."""
+    base = getattr(fh, "_offset", None)  # where the TIFF starts in the file (a zip member stored in place)
+    try:
+        fd = fh.fileno()
+    except (OSError, AttributeError, ValueError):  # in memory: nothing to copy from
+        return None
+    if not isinstance(base, int) or base < 0 or offset < 0:
+        return None
+    start = base + offset
+    if start + nbytes > os.fstat(fd).st_size:
+        return None  # decoding it says what is wrong
+    return fd, start, nbytes, dtype
+
 
 # ------------------------------------------------------------------ OME planes without a series
 def _layout(fh: BinaryIO, offset: int) -> tuple[str, str, int, str, int]:
@@ -722,6 +781,26 @@ class OmePlanes:
         c, z, t = key[:3]
         index = c * self._strides["C"] + z * self._strides["Z"] + t * self._strides["T"]
         return self._page(index)[key[3:]] if len(key) > 3 else self._page(index)
+
+    def extent(self, key: Any) -> tuple[int, int, int, Any] | None:
+        """Where plane ``[c, z, t, :, :]`` lies in the file, byte for byte (see :func:`page_extent`), or ``None``."""
+        if not isinstance(key, tuple) or len(key) != 5 or any(k != slice(None) for k in key[3:]):
+            return None
+        c, z, t = key[:3]
+        if not all(isinstance(k, int) and 0 <= k < n for k, n in zip((c, z, t), self.shape)):
+            return None
+        index = c * self._strides["C"] + z * self._strides["Z"] + t * self._strides["T"]
+        name, member = self._where["name"], self._where["member"]
+        with self._fh.lock:
+            if index not in self._checked:
+                _check_ifd(
+                    self._fh, self._ifds[index], index, name=name, member=member, offset=0, size=self._where["size"]
+                )
+                self._checked.add(index)
+            with tifffile_problems(name, member, f"tifffile cannot read page {index}"):
+                page = self._tif.pages[index]
+                _check_page(page, index, *self._key, self._where["limits"], {"path": name, "member": member})
+                return page_extent(page, self.shape[3] * self.shape[4] * self.dtype.itemsize)
 
     def __repr__(self) -> str:
         return f"OmePlanes(shape={self.shape}, dtype={self.dtype})"

@@ -94,7 +94,10 @@ def _read(source: Source, options: ReadOptions) -> Project:
         )
     if not any(channel_names):  # all unnamed: the model says so with an empty list
         channel_names = []
-    cells, has_c = codecs.cells_from_json(json_member("cells.json"), path=source.name, member=names["cells.json"])
+    cells_name = names["cells.json"]  # read up to member_bytes: the usual form is parsed into columns
+    cells, has_c = codecs.cells_from_bytes(
+        archive.read(cells_name, limit="member_bytes"), path=source.name, member=cells_name, limits=limits
+    )
     if not has_c:
         cells = codecs.assign_features(cells, y)
     cell_types = codecs.cell_types_from_json(

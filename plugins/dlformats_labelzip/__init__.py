@@ -300,9 +300,11 @@ def _cells(archive: SafeZip, layout: Layout, y: Any) -> list[Cell] | None:
     member = layout.parts.get("cells.json")
     if member is None:
         return None
-    from dlformats.containers.codecs import assign_features, cells_from_json
+    from dlformats.containers.codecs import assign_features, cells_from_bytes
 
-    cells, has_c = cells_from_json(archive.read_json(member), path=archive.source.name, member=member)
+    # read up to member_bytes: the usual form is parsed into columns, anything else held to json_bytes
+    data = archive.read(member, limit="member_bytes")
+    cells, has_c = cells_from_bytes(data, path=archive.source.name, member=member, limits=archive.limits)
     return cells if has_c else assign_features(cells, y)
 
 

@@ -52,7 +52,7 @@ from dlformats import (
 from dlformats.containers.jsonio import dump_json
 from dlformats.errors import command_syntax_active
 from dlformats.spec import parts
-from dlformats_projectzip.zipwriter import ZipWriter
+from dlformats_projectzip.zipwriter import MemberFile, ZipWriter
 
 if TYPE_CHECKING:
     from dlformats.containers.archive import SafeZip
@@ -64,7 +64,6 @@ X_NAMES = ("X.ome.tiff", "X.ome.tif")
 Y_NAMES = ("y.ome.tiff", "y.ome.tif")
 SIDECAR = "dlformats.json"
 CODECS = {"none": None, "zlib": "zlib", "deflate": "zlib", "zstd": "zstd", "auto": "auto"}
-BUFFER_BYTES = 32 << 20
 OME_PIXEL_TYPES = {"b1", "u1", "i1", "u2", "i2", "u4", "i4", "f4", "f8"}  # OME Pixels Type: no 64-bit integers
 AUTO_MIN_SAVING = 0.5  # compress the image only when a sample plane shrinks to half or less
 
@@ -173,10 +172,14 @@ def _read(source: Source, options: ReadOptions) -> Project:
         features = [str(f) for f in sidecar["features"]]
 
     cells = None
-    cells_json = member_json("cells.json")
-    if cells_json is not None:
-        cells, has_c = codecs.cells_from_json(cells_json, path=source.name)
-        if not has_c and y is not None:
+    cells_name = archive.find("cells.json")
+    if cells_name is not None:
+        # read as bytes up to member_bytes: the usual form is parsed into columns, anything else
+        # is held to json_bytes by the strict parser
+        cells, has_c = codecs.cells_from_bytes(
+            archive.read(cells_name, limit="member_bytes"), path=source.name, member=cells_name, limits=source.limits
+        )
+        if not has_c and y is not None and y.shape[0] > 1:
             cells = codecs.assign_features(cells, y)
 
     divisions, lineage_problems = codecs.merge_divisions(
@@ -236,28 +239,146 @@ def _auto_codec(sample: Any, level: int) -> tuple[str, int] | None:
     return ("zlib", level) if len(zlib.compress(raw, 1)) <= AUTO_MIN_SAVING * len(raw) else None
 
 
-def _write_ome(path: Any, planes: Any, shape: tuple[int, ...], dtype: Any, names: list[str], codec: Any) -> None:
-    import tifffile
-
+def _ome_metadata(names: list[str]) -> dict[str, Any]:
     metadata: dict[str, Any] = {"axes": "CZYX"}
     if names:
         metadata["Channel"] = {"Name": list(names)}
+    return metadata
+
+
+def _rows_per_strip(shape: tuple[int, ...], dtype: Any) -> int:
+    """About 1 MiB strips: several per plane, so that one plane compresses on both cores."""
     height, width = shape[2], shape[3]
-    # Several strips per plane let tifffile compress one plane on both cores.
-    rows = max(1, min(height, (1 << 20) // max(1, width * dtype.itemsize)))
-    with tifffile.TiffWriter(path, bigtiff=_needs_bigtiff(shape, dtype), ome=True) as tif:
+    return max(1, min(height, (1 << 20) // max(1, width * dtype.itemsize)))
+
+
+def _write_stored(member: MemberFile, planes: Any, shape: tuple[int, ...], dtype: Any, names: list[str]) -> None:
+    """An uncompressed OME-TIFF: tifffile lays out the header and IFDs around a hole, then every
+    plane goes from its source buffer straight into the hole (no copy, checksummed in passing)."""
+    import math
+
+    import tifffile
+
+    if dtype.kind == "b":  # never extents: see _extents
+        _write_bilevel(member, (plane for plane, _ in planes), shape, dtype, names, None)
+        return
+    with tifffile.TiffWriter(member, bigtiff=_needs_bigtiff(shape, dtype), ome=True) as tif:
+        found = tif.write(
+            None,
+            shape=shape,
+            dtype=dtype,
+            photometric="minisblack",
+            metadata=_ome_metadata(names),
+            rowsperstrip=_rows_per_strip(shape, dtype),
+            returnoffset=True,
+        )
+    assert found is not None
+    offset, page = found  # where the pixels of every page go, one after the other; bytes of one page
+    if page != shape[2] * shape[3] * dtype.itemsize:
+        raise RuntimeError(f"tifffile laid out pages of {page} bytes for {shape} {dtype}")
+    end = member.seek(0, 2)
+    member.seek(member.start + offset)
+    for plane, crc in planes:
+        if isinstance(plane, tuple):  # (descriptor, offset, nbytes): the same bytes in the source file
+            member.copy_from(*plane, crc=crc)
+        else:
+            member.write(plane, crc=crc)
+    if member.tell() != member.start + offset + math.prod(shape) * dtype.itemsize:
+        raise RuntimeError("the planes written do not fill the image")
+    member.seek(end)
+
+
+def _write_bilevel(
+    member: MemberFile, planes: Any, shape: tuple[int, ...], dtype: Any, names: list[str], codec: Any
+) -> None:
+    """A bool image: tifffile packs 8 pixels a byte (and compresses that), so it writes the pixels itself."""
+    import tifffile
+
+    with tifffile.TiffWriter(member, bigtiff=_needs_bigtiff(shape, dtype), ome=True) as tif:
         tif.write(
             planes,
             shape=shape,
             dtype=dtype,
             photometric="minisblack",
-            metadata=metadata,
+            metadata=_ome_metadata(names),
             compression=codec[0] if codec else None,
             compressionargs={"level": codec[1]} if codec else None,
-            rowsperstrip=rows,
-            maxworkers=2 if codec else 1,
-            buffersize=BUFFER_BYTES,  # tifffile buffers this much to compress on several threads
         )
+
+
+def _write_encoded(
+    member: MemberFile, strips: Any, shape: tuple[int, ...], dtype: Any, names: list[str], codec: tuple[str, int]
+) -> None:
+    """A compressed OME-TIFF from strips compressed ahead (see :class:`_Strips`)."""
+    import tifffile
+
+    with tifffile.TiffWriter(member, bigtiff=_needs_bigtiff(shape, dtype), ome=True) as tif:
+        tif.write(
+            strips,
+            shape=shape,
+            dtype=dtype,
+            photometric="minisblack",
+            metadata=_ome_metadata(names),
+            compression=codec[0],
+            compressionargs={"level": codec[1]},
+            rowsperstrip=_rows_per_strip(shape, dtype),
+        )
+
+
+class _Strips:
+    """Compress planes into TIFF strips on both cores, in order; planes of zeros (the labels of an
+    image-only project, empty frames) are compressed once and reused."""
+
+    def __init__(self, codec: tuple[str, int], shape: tuple[int, ...], dtype: Any) -> None:
+        import threading
+
+        import imagecodecs
+
+        name, self.level = codec
+        self._encode = imagecodecs.zstd_encode if name == "zstd" else imagecodecs.deflate_encode
+        self.rows = _rows_per_strip(shape, dtype)
+        self.height, self.width = shape[2], shape[3]
+        self.dtype = dtype
+        self._zeros: list[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def zeros(self) -> list[bytes]:
+        """The strips of a plane of zeros (one strip compressed, or two when the last is shorter)."""
+        import numpy as np
+
+        with self._lock:
+            if self._zeros is None:
+                full, last = divmod(self.height, self.rows)
+                strip = self._encode(np.zeros((self.rows, self.width), self.dtype), level=self.level)
+                tail = [self._encode(np.zeros((last, self.width), self.dtype), level=self.level)] if last else []
+                self._zeros = [strip] * full + tail
+            return self._zeros
+
+    def strips(self, plane: Any) -> list[bytes]:
+        """The compressed strips of one ``(height, width)`` plane."""
+        if not plane.any():
+            return self.zeros()
+        return [self._encode(plane[r : r + self.rows], level=self.level) for r in range(0, self.height, self.rows)]
+
+    def run(self, jobs: Any, report: Any, workers: int = 2, ahead: int = 4) -> Any:
+        """Yield the strips of every plane, in order; ``jobs`` yields callables giving each plane's strips."""
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        pending: deque[Any] = deque()
+        with ThreadPoolExecutor(workers, thread_name_prefix="dlformats-strips") as pool:
+            try:
+                for job in jobs:
+                    pending.append(pool.submit(job))
+                    if len(pending) >= ahead:
+                        yield from pending.popleft().result()
+                        report()
+                while pending:
+                    yield from pending.popleft().result()
+                    report()
+            finally:
+                for future in pending:
+                    future.cancel()
 
 
 def _needs_bigtiff(shape: tuple[int, ...], dtype: Any) -> bool:
@@ -272,6 +393,7 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
     from dlformats.arrays import prefetch
     from dlformats.containers import codecs
     from dlformats.model import plan_export, present_values
+    from dlformats_projectzip.zipwriter import crc32, crc32_of_file, deflated
 
     if project.X is None:
         how = (
@@ -284,68 +406,108 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
             "over an invented image",
             hint=f"give the image as the source and the labels beside it: {how}",
         )
-    x_dtype = np.dtype(project.X.dtype).newbyteorder("=")
+    x_dtype = np.dtype(project.X.dtype).newbyteorder("<")  # tifffile writes little-endian TIFFs
     if x_dtype.str[1:] not in OME_PIXEL_TYPES:
         raise UnsupportedFeatureError(
-            f"OME-TIFF cannot hold a {x_dtype} image",
+            f"OME-TIFF cannot hold a {np.dtype(project.X.dtype)} image",
             hint="DeepCell Label images are bool, 8-, 16- or 32-bit integers or floats; cast the image first",
         )
+    y_dtype = np.dtype("<i4")
     channels, frames, height, width = (int(s) for s in project.X.shape)
     features = project.num_features
+    x_shape, y_shape = (channels, frames, height, width), (features, frames, height, width)
     total = (channels + features) * frames
     done = 0
 
-    def x_planes() -> Any:
+    def report() -> None:
         nonlocal done
-        for c in range(channels):
-            for t in range(frames):
-                yield np.ascontiguousarray(project.image_frame(c, t), dtype=x_dtype)
-                done += 1
-                options.report(done, total)
+        done += 1
+        options.report(done, total)
 
-    derived: list[Any] = []  # (values, t, c) per plane, when cells come from the labels
+    def image(c: int, t: int) -> Any:
+        return np.ascontiguousarray(project.image_frame(c, t), dtype=x_dtype)
+
     plan = plan_export(project.listed_cells) if project.listed_cells is not None else None
+    derived: list[Any] = []  # (values, t, c) per plane, when cells come from the labels
 
-    def y_planes() -> Any:
-        nonlocal done
-        for c in range(features):
-            for t in range(frames):
-                plane = project.label_frame(c, t)  # checked: int32 and never negative
-                if plan is not None:
-                    out = plan.apply(plane, c, t)
-                else:  # no cells.json: every positive value is its own cell
-                    out = plane
-                    derived.append((present_values(out), t, c))
-                yield out
-                done += 1
-                options.report(done, total)
+    def labels(c: int, t: int) -> Any:
+        plane = project.label_frame(c, t)  # checked: int32 and never negative
+        if plan is not None:
+            return plan.apply(plane, c, t)
+        derived.append((present_values(plane), t, c))  # no cells.json: every positive value is its own cell
+        return plane
 
     image_codec = _codec(options, "image_compression")
     if image_codec is not None and image_codec[0] == "auto":
         image_codec = _auto_codec(project.image_frame(0, frames // 2), image_codec[1])
+    label_codec = _codec(options, "compression")
+    sidecar = {
+        "frame_axis": project.frame_axis,
+        "features": list(project.features),
+        "sources": {part: vars(p) for part, p in project.provenance.items()},
+    }
+    from concurrent.futures import ThreadPoolExecutor
+
     # The TIFFs are written straight into their zip members (stored: their pixels are
-    # compressed inside the TIFF where that pays), so nothing is copied afterwards.
-    with open(path, "w+b") as fh:  # read back too: members are checksummed after they are written
+    # compressed inside the TIFF where that pays), so nothing is copied afterwards; the
+    # cells.json of a plan is written and deflated meanwhile on another thread.
+    with open(path, "w+b") as fh, ThreadPoolExecutor(1, thread_name_prefix="dlformats-cells") as aside:
+        cells_json = aside.submit(lambda: deflated(codecs.cells_to_json(plan.cells))) if plan is not None else None
         archive = ZipWriter(fh)
         with archive.member("X.ome.tiff") as member:
-            _write_ome(member, x_planes(), (channels, frames, height, width), x_dtype, project.channels, image_codec)
+            if image_codec is None:
+                extents = _extents(project.X, channels, frames, x_dtype)
+
+                def stored() -> Any:
+                    for c in range(channels):
+                        for t in range(frames):
+                            if extents is not None:  # copied file to file; checksummed here meanwhile
+                                where = extents[c * frames + t]
+                                yield where, crc32_of_file(*where)
+                            else:
+                                plane = image(c, t)
+                                yield plane, crc32(plane)  # read and checksummed while the last plane is written
+                            report()
+
+                _write_stored(
+                    member, prefetch(stored(), name="dlformats-projectzip-planes"), x_shape, x_dtype, project.channels
+                )
+            elif x_dtype.kind == "b":
+                planes = (image(c, t) for c in range(channels) for t in range(frames))
+                _write_bilevel(member, planes, x_shape, x_dtype, project.channels, image_codec)
+            else:
+                encoder = _Strips(image_codec, x_shape, x_dtype)
+                jobs = (lambda c=c, t=t: encoder.strips(image(c, t)) for c in range(channels) for t in range(frames))
+                _write_encoded(member, encoder.run(jobs, report), x_shape, x_dtype, project.channels, image_codec)
         with archive.member("y.ome.tiff") as member:
-            _write_ome(
-                member,
-                # the export rule of the next planes runs on a helper thread while tifffile compresses
-                prefetch(y_planes(), name="dlformats-projectzip-planes"),
-                (features, frames, height, width),
-                np.dtype(np.int32),
-                project.features,
-                _codec(options, "compression"),
-            )
-        cells = plan.cells if plan is not None else _derived_cells(derived)
-        sidecar = {
-            "frame_axis": project.frame_axis,
-            "features": list(project.features),
-            "sources": {part: vars(p) for part, p in project.provenance.items()},
-        }
-        archive.add("cells.json", codecs.cells_to_json(cells))
+            if label_codec is None:
+
+                def stored_labels() -> Any:
+                    for c in range(features):
+                        for t in range(frames):
+                            plane = labels(c, t).astype(y_dtype, copy=False)
+                            yield plane, crc32(plane)
+                            report()
+
+                _write_stored(
+                    member,
+                    prefetch(stored_labels(), name="dlformats-projectzip-planes"),
+                    y_shape,
+                    y_dtype,
+                    project.features,
+                )
+            else:
+                encoder = _Strips(label_codec, y_shape, y_dtype)
+                if project.y is None:  # an image-only project: labels of zeros, compressed once
+                    jobs = (encoder.zeros for _ in range(features * frames))
+                else:
+                    jobs = (
+                        lambda c=c, t=t: encoder.strips(labels(c, t).astype(y_dtype, copy=False))
+                        for c in range(features)
+                        for t in range(frames)
+                    )
+                _write_encoded(member, encoder.run(jobs, report), y_shape, y_dtype, project.features, label_codec)
+        archive.add("cells.json", cells_json.result() if cells_json else codecs.cells_to_json(_derived_cells(derived)))
         archive.add("divisions.json", codecs.divisions_to_json(project.divisions))
         archive.add("cellTypes.json", codecs.cell_types_to_json(project.cell_types))
         if project.channels:
@@ -356,6 +518,24 @@ def _write(project: Project, path: Path, options: WriteOptions) -> None:
             archive.add("spots.csv", codecs.spots_to_csv(project.spots))
         archive.add(SIDECAR, dump_json(sidecar))
         archive.close()
+
+
+def _extents(X: Any, channels: int, frames: int, dtype: Any) -> list[tuple[int, int, int]] | None:
+    """Where every plane of ``X`` lies in its file, byte for byte as the TIFF stores it (``dtype``),
+    or ``None``: then planes are read and written (decoded sources, other byte orders...)."""
+    import os
+
+    where = getattr(X, "plane_extent", None)
+    if where is None or dtype.kind == "b" or not hasattr(os, "copy_file_range"):  # Linux copies file to file
+        return None  # (and a TIFF packs bilevel pixels 8 to a byte)
+    out = []
+    for c in range(channels):
+        for t in range(frames):
+            found = where(c, t)
+            if found is None or found[3] != dtype or found[2] != dtype.itemsize * X.shape[2] * X.shape[3]:
+                return None
+            out.append(found[:3])
+    return out
 
 
 def _derived_cells(planes: list[Any]) -> Any:

@@ -132,6 +132,30 @@ def test_a_zip_member_with_a_bad_crc_is_refused():
             archive.read("a.bin")
 
 
+def test_a_deflated_member_read_whole_is_checked_like_one_read_in_steps():
+    content = bytes(range(256)) * 400
+    good = _zip({"a.bin": content})
+    with SafeZip(open_source(good, name="a.zip")) as archive:
+        assert archive.read("a.bin") == content
+        with archive.stream("a.bin") as fh:  # the same, a step at a time
+            assert fh.read(1000) + fh.read() == content
+    for broken, message in (
+        (_declare(good, "a.bin", len(content) - 1), "more than its declared"),
+        (_declare(good, "a.bin", len(content) + 1), "ends after"),
+    ):
+        with SafeZip(open_source(broken, name="a.zip")) as archive, pytest.raises(CorruptFileError, match=message):
+            archive.read("a.bin")
+    bad_crc = bytearray(good)
+    at = bad_crc.find(b"PK\x01\x02") + 16  # the central directory's CRC-32
+    bad_crc[at] ^= 1
+    with SafeZip(open_source(bytes(bad_crc), name="a.zip")) as archive, pytest.raises(CorruptFileError, match="CRC"):
+        archive.read("a.bin")
+    cut = good.replace(good[40:60], bytes(20))  # a damaged deflate stream
+    with SafeZip(open_source(cut, name="a.zip")) as archive, pytest.raises(CorruptFileError) as info:
+        archive.read("a.bin")
+    assert info.value.member == "a.bin"
+
+
 def test_bzip2_members_are_decompressed_a_step_at_a_time():
     # 16 MiB of zeros in ~50 bytes of bzip2: zipfile's own reader inflates it all to give the first byte.
     data = _zip({"a.bin": bytes(16 << 20)}, zipfile.ZIP_BZIP2)

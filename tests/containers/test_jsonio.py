@@ -39,6 +39,18 @@ def test_load_json_nesting_is_bounded():
         load_json(b'{"a": {"b": [[1]]}}', limits=Limits(json_depth=3))
 
 
+def test_load_json_depth_ignores_brackets_inside_strings():
+    # brackets in strings, escaped quotes and escaped backslashes do not nest anything
+    doc = b'{"a": "[[[[{{{{", "b\\"[[[": [["\\\\", "]]]]"]], "c": "\\\\\\"[[["}'
+    assert load_json(doc, limits=Limits(json_depth=3)) == {"a": "[[[[{{{{", 'b"[[[': [["\\", "]]]]"]], "c": '\\"[[['}
+    with pytest.raises(CorruptFileError, match="deeper than 2"):
+        load_json(doc, limits=Limits(json_depth=2))
+    text = '["\u00e9[[[", [{"k": ["é"]}]]'  # str input, non-ASCII text
+    assert load_json(text, limits=Limits(json_depth=4)) == ["é[[[", [{"k": ["é"]}]]
+    with pytest.raises(CorruptFileError, match="deeper than 3"):
+        load_json(text, limits=Limits(json_depth=3))
+
+
 def test_load_json_accepts_plain_documents_and_a_bom():
     assert load_json(b'\xef\xbb\xbf{"a": [1, 2.5, "\\u00e9", null, true]}') == {"a": [1, 2.5, "é", None, True]}
     assert load_json('{"ünï": 1}') == {"ünï": 1}

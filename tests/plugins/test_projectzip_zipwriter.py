@@ -62,3 +62,105 @@ def test_zip64_member_over_4_gib(tmp_path):
         with zf.open("big.bin") as member:
             member.seek(size - 1)
             assert member.read() == b"\x01"
+
+
+class _CountingFile(io.FileIO):
+    """A file that counts the bytes read from it."""
+
+    read_bytes = 0
+
+    def read(self, size=-1):
+        data = super().read(size)
+        self.read_bytes += len(data)
+        return data
+
+    def readinto(self, buffer):
+        n = super().readinto(buffer)
+        self.read_bytes += n or 0
+        return n
+
+
+def test_members_are_checksummed_as_written_never_read_back(tmp_path):
+    # tifffile seeks past each IFD, writes the strips, fills the IFD in and patches the previous
+    # one's next-IFD pointer: the CRC comes from those writes, without reading the member
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (2, 5, 64, 48), dtype=np.uint8)
+    path = tmp_path / "a.zip"
+    with _CountingFile(path, "w+") as raw, io.BufferedRandom(raw) as fh:
+        archive = ZipWriter(fh)
+        with archive.member("X.ome.tiff") as member:
+            with tifffile.TiffWriter(member, ome=True) as tif:
+                tif.write(
+                    image, photometric="minisblack", metadata={"axes": "CZYX"}, compression="zlib", rowsperstrip=8
+                )
+        with archive.member("plain.tif") as member:
+            tifffile.imwrite(member, image[0])
+        archive.close()
+        fh.flush()
+        assert raw.read_bytes == 0
+    with zipfile.ZipFile(path) as zf:
+        assert zf.testzip() is None
+        np.testing.assert_array_equal(tifffile.imread(io.BytesIO(zf.read("X.ome.tiff"))), image)
+        np.testing.assert_array_equal(tifffile.imread(io.BytesIO(zf.read("plain.tif"))), image[0])
+
+
+def test_crc_of_holes_patches_and_overwritten_large_writes(tmp_path):
+    rng = np.random.default_rng(1)
+    big = rng.integers(0, 255, 100_000, dtype=np.uint8).tobytes()
+    path = tmp_path / "a.zip"
+    with open(path, "w+b") as fh:
+        archive = ZipWriter(fh)
+        with archive.member("m.bin") as member:
+            start = member.tell()
+            member.write(b"head")
+            member.seek(start + 50)  # a hole of zeros
+            member.write(big)
+            member.write(memoryview(np.arange(10, dtype=np.int32)))  # any buffer
+            member.seek(start + 10)
+            member.write(b"in the hole")
+            member.seek(start + 1)
+            member.write(b"E")  # a patch over a small write
+            member.seek(start + 1000)
+            member.write(b"patch over a large write")  # read back: rare, but right
+            member.seek(start + 200_000)  # a hole at the end: the member ends at the furthest byte
+            member.write(b"")
+            member.seek(start + 150_000)
+            member.write(b"tail")
+        archive.close()
+    expected = bytearray(150_004)
+    expected[0:4] = b"head"
+    expected[50 : 50 + len(big)] = big
+    expected[50 + len(big) : 90 + len(big)] = np.arange(10, dtype=np.int32).tobytes()
+    expected[10:21] = b"in the hole"
+    expected[1:2] = b"E"
+    expected[1000:1024] = b"patch over a large write"
+    expected[150_000:] = b"tail"
+    with zipfile.ZipFile(path) as zf:
+        assert zf.testzip() is None
+        assert zf.read("m.bin") == bytes(expected)
+
+
+def test_member_file_has_no_file_descriptor_so_every_write_is_seen(tmp_path):
+    with open(tmp_path / "a.zip", "w+b") as fh:
+        archive = ZipWriter(fh)
+        with archive.member("m.bin") as member:
+            with pytest.raises(io.UnsupportedOperation):
+                member.fileno()
+            member.write(b"x")
+            with pytest.raises(ValueError, match="before the start"):
+                member.seek(0)
+                member.write(b"y")
+            member.seek(0, os.SEEK_END)
+        archive.close()
+
+
+def test_crc32_combine_and_zeros_agree_with_zlib():
+    import zlib
+
+    from dlformats_projectzip.zipwriter import crc32_combine, crc32_zeros
+
+    rng = np.random.default_rng(2)
+    for n1, n2 in ((0, 0), (1, 0), (0, 7), (1000, 3), (5, 70_000)):
+        a, b = rng.bytes(n1), rng.bytes(n2)
+        assert crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+        assert crc32_zeros(n2, zlib.crc32(a)) == zlib.crc32(bytes(n2), zlib.crc32(a))
