@@ -821,6 +821,7 @@ __all__ = [
     "assign_features",
     "cell_types_from_json",
     "cell_types_to_json",
+    "cells_from_bytes",
     "cells_from_json",
     "cells_to_json",
     "channels_from_json",

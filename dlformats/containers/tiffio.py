@@ -901,6 +901,7 @@ __all__ = [
     "ome_file_names",
     "ome_planes",
     "open_tiff",
+    "page_extent",
     "series_array",
     "series_axes",
     "tifffile_problems",

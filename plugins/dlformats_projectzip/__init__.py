@@ -368,14 +368,18 @@ class _Strips:
         pending: deque[Any] = deque()
         with ThreadPoolExecutor(workers, thread_name_prefix="dlformats-strips") as pool:
             try:
+                # a plane is reported once encoded, before its strips are handed on: the consumer
+                # stops asking after the last strip, so a report after it would never run
                 for job in jobs:
                     pending.append(pool.submit(job))
                     if len(pending) >= ahead:
-                        yield from pending.popleft().result()
+                        strips = pending.popleft().result()
                         report()
+                        yield from strips
                 while pending:
-                    yield from pending.popleft().result()
+                    strips = pending.popleft().result()
                     report()
+                    yield from strips
             finally:
                 for future in pending:
                     future.cancel()
