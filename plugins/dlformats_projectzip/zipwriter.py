@@ -238,7 +238,7 @@ def crc32_zeros(count: int, value: int = 0) -> int:
     return _over_zeros(value ^ 0xFFFFFFFF, count) ^ 0xFFFFFFFF
 
 
-_WRITE_BACK = 64 << 20  # bytes of a member handed to the disk at a time
+_WRITE_BACK = 16 << 20  # bytes of a member handed to the disk at a time
 _KEEP = 4096  # writes up to this size are kept, so that later patches over them are applied in memory
 
 
