@@ -756,11 +756,9 @@ class OmePlanes:
             stride *= sizes[letter]
         self._checked: set[int] = {0}
 
-    def _page(self, index: int) -> Any:
-        import numpy as np
-
+    def _checked_page(self, index: int) -> Any:
+        """Page ``index``, its IFD and tags checked when first met (under the handle's lock)."""
         name, member = self._where["name"], self._where["member"]
-        loc = {"path": name, "member": member}
         # tifffile's handle has one position: seeks and reads take its lock (pixels decode outside it)
         with self._fh.lock:
             if index not in self._checked:
@@ -771,8 +769,14 @@ class OmePlanes:
                 self._checked.add(index)
             with tifffile_problems(name, member, f"tifffile cannot read page {index}"):
                 page = self._tif.pages[index]
-                _check_page(page, index, *self._key, self._where["limits"], loc)
-        with tifffile_problems(name, member, f"tifffile cannot read page {index}"):
+                _check_page(page, index, *self._key, self._where["limits"], {"path": name, "member": member})
+        return page
+
+    def _page(self, index: int) -> Any:
+        import numpy as np
+
+        page = self._checked_page(index)
+        with tifffile_problems(self._where["name"], self._where["member"], f"tifffile cannot read page {index}"):
             return np.asarray(page.asarray()).astype(self.dtype, copy=False)
 
     def __getitem__(self, key: Any) -> Any:
@@ -790,17 +794,9 @@ class OmePlanes:
         if not all(isinstance(k, int) and 0 <= k < n for k, n in zip((c, z, t), self.shape)):
             return None
         index = c * self._strides["C"] + z * self._strides["Z"] + t * self._strides["T"]
-        name, member = self._where["name"], self._where["member"]
-        with self._fh.lock:
-            if index not in self._checked:
-                _check_ifd(
-                    self._fh, self._ifds[index], index, name=name, member=member, offset=0, size=self._where["size"]
-                )
-                self._checked.add(index)
-            with tifffile_problems(name, member, f"tifffile cannot read page {index}"):
-                page = self._tif.pages[index]
-                _check_page(page, index, *self._key, self._where["limits"], {"path": name, "member": member})
-                return page_extent(page, self.shape[3] * self.shape[4] * self.dtype.itemsize)
+        page = self._checked_page(index)
+        with self._fh.lock:  # the extent may look at the handle (its file and offset)
+            return page_extent(page, self.shape[3] * self.shape[4] * self.dtype.itemsize)
 
     def __repr__(self) -> str:
         return f"OmePlanes(shape={self.shape}, dtype={self.dtype})"
