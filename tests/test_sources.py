@@ -36,8 +36,7 @@ def _registered(name: str) -> bool:
 
 
 def _need(name: str) -> None:
-    if not _registered(name):
-        pytest.skip(f"the {name} plugin is not registered yet")
+    assert _registered(name), f"the built-in {name} plugin is not registered"
 
 
 def tif_bytes(array: np.ndarray) -> bytes:

@@ -145,8 +145,7 @@ def test_unnamed_channels_read_as_no_names(tmp_path, project):
 
 # ------------------------------------------------------------------ convert
 def test_convert_gives_the_project_zip_with_the_export_rule_applied(tmp_path, project):
-    if "dcl-project-zip" not in {f["name"] for f in dlformats.formats()}:
-        pytest.skip("the project zip format is not registered")
+    assert "dcl-project-zip" in {f["name"] for f in dlformats.formats()}, "the built-in project zip is not registered"
     src = export_of(project, tmp_path / "export.zip")
     dst = tmp_path / "project.zip"
     dlformats.convert(src, dst)
@@ -165,8 +164,7 @@ def test_convert_gives_the_project_zip_with_the_export_rule_applied(tmp_path, pr
 
 
 def test_convert_from_the_command_line(tmp_path, project):
-    if "dcl-project-zip" not in {f["name"] for f in dlformats.formats()}:
-        pytest.skip("the project zip format is not registered")
+    assert "dcl-project-zip" in {f["name"] for f in dlformats.formats()}, "the built-in project zip is not registered"
     src = export_of(project, tmp_path / "export.zip")
     run = subprocess.run(
         [sys.executable, "-m", "dlformats.cli", "convert", str(src), str(tmp_path / "project.zip")],

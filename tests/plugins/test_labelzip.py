@@ -420,8 +420,7 @@ def _one_division() -> Path:
     fixtures = testing.fixtures_dir()
     if fixtures is None:
         pytest.skip("shared fixtures not available")
-    if not _registered("dcl-project-zip"):
-        pytest.skip("the project zip plugin is not registered yet")
+    assert _registered("dcl-project-zip"), "the built-in format dcl-project-zip is not registered"
     return fixtures / "deepcell-label" / "oneDivision.zip"  # X and y (1, 2, 52, 29), cells, a division
 
 
@@ -465,8 +464,7 @@ def test_labels_disagreeing_with_the_image_name_both_shapes(tmp_path, shape):
 
 
 def test_png_image_with_label_zip_and_cli_convert(tmp_path):
-    if not _registered("png"):
-        pytest.skip("the png plugin is not registered yet")
+    assert _registered("png"), "the built-in format png is not registered"
     import imageio.v3 as iio
 
     from dlformats.cli import main
@@ -487,8 +485,7 @@ def test_png_image_with_label_zip_and_cli_convert(tmp_path):
 
 
 def test_tiff_image_with_label_zip(tmp_path):
-    if not _registered("tiff"):
-        pytest.skip("the tiff plugin is not registered yet")
+    assert _registered("tiff"), "the built-in format tiff is not registered"
     image = np.random.default_rng(0).integers(0, 255, (3, 9, 7), dtype=np.uint8)  # frames, YX
     (tmp_path / "movie.tif").write_bytes(tif(image))
     y = labels(features=2, frames=3)
@@ -501,8 +498,7 @@ def test_tiff_image_with_label_zip(tmp_path):
 
 
 def test_npz_image_with_label_zip(tmp_path):
-    if not _registered("npz"):
-        pytest.skip("the numpy plugin (format npz) is not registered yet")
+    assert _registered("npz"), "the built-in format npz is not registered"
     image = np.random.default_rng(0).integers(0, 255, (3, 9, 7, 2), dtype=np.uint8)  # BYXC
     np.savez(tmp_path / "train.npz", X=image)
     y = labels(features=1, frames=3)
