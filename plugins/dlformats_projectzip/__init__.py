@@ -36,6 +36,7 @@ uncompressed TIFFs; zstd needs a newer viewer.
 from __future__ import annotations
 
 import io
+import threading
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -391,7 +392,18 @@ def _needs_bigtiff(shape: tuple[int, ...], dtype: Any) -> bool:
     return math.prod(shape) * dtype.itemsize > (1 << 32) - (1 << 25)
 
 
+_WRITING = threading.Lock()
+"""One project zip written at a time per process.  The writer keeps both cores busy by itself;
+two writes in threads of one process (a Dask worker with several threads) crashed once in CI
+with a ``BufferError`` not reproduced since, so they take turns until the cause is found."""
+
+
 def _write(project: Project, path: Path, options: WriteOptions) -> None:
+    with _WRITING:
+        _write_project(project, path, options)
+
+
+def _write_project(project: Project, path: Path, options: WriteOptions) -> None:
     import numpy as np
 
     from dlformats.arrays import prefetch

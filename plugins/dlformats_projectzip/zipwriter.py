@@ -16,6 +16,7 @@ import contextlib
 import io
 import os
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -194,6 +195,7 @@ def _crc32() -> Any:
 
 _CRC32: Any = None
 _POLY = 0xEDB88320
+_ZERO_BYTES_LOCK = threading.Lock()
 _ZERO_BYTES: list[list[int]] = []  # _ZERO_BYTES[k]: the CRC register's map over 2**k zero bytes (GF(2) 32x32)
 
 
@@ -215,12 +217,14 @@ def _over_zeros(register: int, count: int) -> int:
     """The CRC register after ``count`` zero bytes: a product of at most 64 precomputed matrices."""
     k = 0
     while count:
-        while len(_ZERO_BYTES) <= k:
-            if _ZERO_BYTES:
-                _ZERO_BYTES.append(_square(_ZERO_BYTES[-1]))
-            else:
-                one_bit = [_POLY] + [1 << n for n in range(31)]
-                _ZERO_BYTES.append(_square(_square(_square(one_bit))))
+        if len(_ZERO_BYTES) <= k:
+            with _ZERO_BYTES_LOCK:  # threads extend the table one at a time, in order
+                while len(_ZERO_BYTES) <= k:
+                    if _ZERO_BYTES:
+                        _ZERO_BYTES.append(_square(_ZERO_BYTES[-1]))
+                    else:
+                        one_bit = [_POLY] + [1 << n for n in range(31)]
+                        _ZERO_BYTES.append(_square(_square(_square(one_bit))))
         if count & 1:
             register = _times(_ZERO_BYTES[k], register)
         count >>= 1
