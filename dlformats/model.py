@@ -1074,7 +1074,13 @@ class CellTable(Sequence[Cell]):
 
         if len(self) == 0:
             return 0
-        return len(np.unique(np.stack([self.c, self.cell]), axis=1)[0])
+        # flat sorts: an order of magnitude faster than ``np.unique(..., axis=1)`` on a 2-row stack
+        if self.c.min() == self.c.max():
+            key = np.sort(self.cell)
+            return int(np.count_nonzero(key[1:] != key[:-1])) + 1
+        order = np.lexsort((self.cell, self.c))
+        c, cell = self.c[order], self.cell[order]
+        return int(np.count_nonzero((c[1:] != c[:-1]) | (cell[1:] != cell[:-1]))) + 1
 
 
 class DerivedCells(CellTable):

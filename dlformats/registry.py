@@ -38,7 +38,6 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -73,6 +72,130 @@ _HOOKS = tuple(name for name in vars(hookspecs) if name.startswith(f"{hookspecs.
 def _canonical(distribution: str) -> str:
     """A distribution name as pip compares them: ``Foo_Bar.baz`` and ``foo-bar-baz`` are one."""
     return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+@dataclass(frozen=True)
+class _EntryPoint:
+    """One entry point of a group: ``name = value`` of the installed ``distribution`` at ``version``."""
+
+    name: str
+    value: str
+    distribution: str
+    version: str
+
+    def load(self) -> Any:
+        """Import the module the value names and return the object (``module`` or ``module:attr.attr``)."""
+        import importlib
+
+        found = _ENTRY_VALUE.match(self.value)
+        if not found:
+            raise ValueError(f"malformed entry point value {self.value!r}")
+        obj = importlib.import_module(found.group("module"))
+        for attr in filter(None, (found.group("attr") or "").split(".")):
+            obj = getattr(obj, attr)
+        return obj
+
+
+_ENTRY_VALUE = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras>\[.*\])\s*)?$")
+
+
+def _entry_points(group: str) -> list[_EntryPoint]:
+    """The entry points of ``group`` of every distribution on ``sys.path``, the first of a name winning.
+
+    What :func:`importlib.metadata.entry_points` returns, found without importing
+    :mod:`importlib.metadata` (whose ``email`` imports and ``METADATA`` parsing cost a
+    command 30 ms of start-up): ``*.dist-info`` and ``*.egg-info`` folders of each
+    folder on ``sys.path``, their ``entry_points.txt``, and the ``Name`` and ``Version``
+    headers of the distributions that have the group.  Where that is not everything
+    (a zip or other non-folder on ``sys.path``, a meta-path finder of distributions
+    other than the standard one), :mod:`importlib.metadata` answers instead.
+    """
+    import importlib.machinery
+    import sys
+
+    finders = [f for f in sys.meta_path if hasattr(f, "find_distributions")]
+    if finders != [importlib.machinery.PathFinder] or any(
+        entry and not os.path.isdir(entry) and os.path.exists(entry) for entry in sys.path
+    ):
+        return _entry_points_by_metadata(group)
+    out: list[_EntryPoint] = []
+    seen: set[str] = set()
+    for entry in sys.path:
+        try:
+            names = sorted(os.listdir(entry or "."))
+        except OSError:
+            continue
+        for folder in names:
+            stem, dot, suffix = folder.rpartition(".")
+            if not dot or suffix.lower() not in ("dist-info", "egg-info"):
+                continue
+            key = _canonical(stem.split("-", 1)[0])
+            if key in seen:
+                continue
+            path = os.path.join(entry or ".", folder)
+            if not os.path.isdir(path):
+                continue
+            seen.add(key)
+            listed = _group_entries(os.path.join(path, "entry_points.txt"), group)
+            if not listed:
+                continue
+            name, version = _name_version(path, suffix.lower(), stem)
+            out.extend(_EntryPoint(n, v, name, version) for n, v in listed)
+    return out
+
+
+def _group_entries(path: str, group: str) -> list[tuple[str, str]]:
+    """The ``name = value`` lines of section ``[group]`` of an ``entry_points.txt`` (none when absent)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        return []
+    out: list[tuple[str, str]] = []
+    section = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+        elif section == group and "=" in line:
+            name, _, value = line.partition("=")
+            out.append((name.strip(), value.strip()))
+    return out
+
+
+def _name_version(path: str, suffix: str, stem: str) -> tuple[str, str]:
+    """``Name`` and ``Version`` from the headers of a distribution's METADATA (or PKG-INFO)."""
+    found: dict[str, str] = {}
+    try:
+        with open(os.path.join(path, "METADATA" if suffix == "dist-info" else "PKG-INFO"), encoding="utf-8") as fh:
+            for line in fh:
+                if not line.strip():
+                    break  # the headers end at the first empty line
+                key, sep, value = line.partition(":")
+                if sep and key in ("Name", "Version") and key not in found:
+                    found[key] = value.strip()
+                if len(found) == 2:
+                    break
+    except OSError:
+        pass
+    name, _, version = stem.partition("-")
+    return found.get("Name", name), found.get("Version", version.split("-", 1)[0])
+
+
+def _entry_points_by_metadata(group: str) -> list[_EntryPoint]:
+    from importlib import metadata
+
+    out: list[_EntryPoint] = []
+    described: dict[int, tuple[str, str]] = {}  # a distribution's METADATA is parsed on every access: once
+    for ep in metadata.entry_points(group=group):
+        if ep.dist is not None and id(ep.dist) not in described:
+            meta = ep.dist.metadata
+            described[id(ep.dist)] = (meta["Name"], meta["Version"])
+        dist, version = described[id(ep.dist)] if ep.dist is not None else ("?", "")
+        out.append(_EntryPoint(ep.name, ep.value, dist, version))
+    return out
 
 
 def _one_line(exc: BaseException) -> str:
@@ -228,18 +351,14 @@ class Registry:
 
     def _load_entry_points(self) -> None:
         try:
-            eps = metadata.entry_points(group=ENTRY_POINT_GROUP)
+            eps = _entry_points(ENTRY_POINT_GROUP)
         except Exception as exc:  # noqa: BLE001 - broken metadata on sys.path
             self._load_failures.append(PluginFailure("<entry points>", "?", f"cannot list entry points: {exc}"))
             return
         seen: set[tuple[str, str]] = set()
-        described: dict[int, tuple[str, str]] = {}  # a distribution's METADATA is parsed on every access: once
         for ep in sorted(eps, key=lambda e: (e.name, e.value)):
-            if ep.dist is not None and id(ep.dist) not in described:
-                meta = ep.dist.metadata
-                described[id(ep.dist)] = (meta["Name"], meta["Version"])
-            dist, version = described[id(ep.dist)] if ep.dist is not None else ("?", "")
-            if dist.replace("_", "-").lower() == BUILTIN_DISTRIBUTION:
+            dist = ep.distribution
+            if _canonical(dist) == BUILTIN_DISTRIBUTION:
                 dist = BUILTIN_DISTRIBUTION
             if (ep.name, ep.value) in seen:  # the same distribution visible twice on sys.path
                 continue
@@ -252,7 +371,7 @@ class Registry:
             except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the others
                 self._load_failures.append(PluginFailure(ep.name, dist, f"{type(exc).__name__}: {exc}"))
                 continue
-            self.register(plugin, ep.name, distribution=dist, version=version)
+            self.register(plugin, ep.name, distribution=dist, version=ep.version)
 
     def _ensure(self) -> dict[str, RegisteredFormat]:
         if self._formats is not None:
@@ -522,6 +641,8 @@ def _missing_packages(hints: Iterable[str]) -> list[str]:
             found = re.match(r"(?:pip3? install\s+)?['\"]?([A-Za-z0-9][A-Za-z0-9._-]*)", item)
             if not found or item in out:
                 continue
+            from importlib import metadata
+
             try:
                 metadata.distribution(found.group(1))
             except metadata.PackageNotFoundError:

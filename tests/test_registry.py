@@ -432,6 +432,56 @@ def test_failing_plugin_listed_by_the_command(fake_site):
     assert "FAILED plugin fake-broken (fake-broken): ImportError: needs libfoo" in text
 
 
+def _listing(eps) -> list[tuple[str, str, str, str]]:
+    return sorted((e.name, e.value, e.distribution, e.version) for e in eps)
+
+
+@pytest.mark.parametrize("group", ["dlformats.plugins", "console_scripts", "pytest11", "napari.manifest"])
+def test_entry_point_scan_finds_what_importlib_metadata_finds(fake_site, group):
+    """The start-up scan of dist-info folders lists what importlib.metadata lists, on the real environment."""
+    from dlformats.registry import _entry_points, _entry_points_by_metadata
+
+    fast = _listing(_entry_points(group))
+    assert fast == _listing(_entry_points_by_metadata(group))
+    if group == "dlformats.plugins":
+        assert [e[2:] for e in fast if e[0] == "fake-good"] == [("fake-good", "1.2.3")]
+        assert {"dcl-project-zip", "tiff", "ctc"} <= {e[0] for e in fast}
+
+
+def test_entry_point_scan_egg_info_first_on_path_wins_and_fallback(tmp_path, monkeypatch):
+    from dlformats import registry as reg_module
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    make_dist(second, "shadowed", {"shadowed": "mod_b"}, {})
+    (first / "Shadowed-0.9.dist-info").mkdir(parents=True)  # the same distribution, earlier on sys.path
+    (first / "Shadowed-0.9.dist-info" / "METADATA").write_text("Name: Shadowed\nVersion: 0.9\n\nName: body\n")
+    (first / "Shadowed-0.9.dist-info" / "entry_points.txt").write_text(
+        "[other]\nx = y\n\n[dlformats.plugins]\n# a comment\nshadowed = mod_a:plugin.hooks [extra]\n"
+    )
+    egg = first / "legacy.egg-info"
+    egg.mkdir()
+    (egg / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: legacy\nVersion: 4.5\n")
+    (egg / "entry_points.txt").write_text("[dlformats.plugins]\nlegacy = legacy_mod\n")
+    monkeypatch.syspath_prepend(str(second))
+    monkeypatch.syspath_prepend(str(first))
+    fast = [e for e in reg_module._entry_points("dlformats.plugins") if e.distribution in ("Shadowed", "legacy")]
+    assert _listing(fast) == [
+        ("legacy", "legacy_mod", "legacy", "4.5"),
+        ("shadowed", "mod_a:plugin.hooks [extra]", "Shadowed", "0.9"),
+    ]
+    assert _listing(fast) == _listing(
+        e for e in reg_module._entry_points_by_metadata("dlformats.plugins") if e.distribution in ("Shadowed", "legacy")
+    )
+    (first / "mod_a.py").write_text("import types\nplugin = types.SimpleNamespace(hooks='the hooks')\n")
+    assert [e.load() for e in fast if e.name == "shadowed"] == ["the hooks"]
+    # a zip on sys.path: importlib.metadata answers (it can look inside)
+    (tmp_path / "some.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    monkeypatch.syspath_prepend(str(tmp_path / "some.zip"))
+    called = []
+    monkeypatch.setattr(reg_module, "_entry_points_by_metadata", lambda group: called.append(group) or [])
+    assert reg_module._entry_points("dlformats.plugins") == [] and called == ["dlformats.plugins"]
+
+
 def test_entry_points_blocked_by_environment(fake_site, monkeypatch):
     monkeypatch.setenv("DLFORMATS_DISABLE_PLUGINS", "fake-good,fake-broken")
     reg = Registry()
