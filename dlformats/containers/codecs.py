@@ -138,29 +138,59 @@ def _cells_columns(data: bytes) -> tuple[CellTable, bool] | None:
     gaps = np.diff(np.append(slots, slots[0] + len(template) + len(separator)))
     shape = _Skeleton(template, template + separator, slots, len(keys), gaps)
     boundary = b"}" + separator
-    most = data.count(b"{", start, end)  # entries, if the document is what it seems
-    columns = {key: np.empty(most, np.int64) for key in keys}
-    rows = 0
+    # Chunks end after a "}" followed by the separator (whose bytes the search itself checks); each
+    # chunk's other bytes are checked against the skeleton, so together every byte is accounted for.
+    bounds = []
     at = start
     while at < end:
         cut = data.find(boundary, at + _CHUNK, end) if at + _CHUNK < end else -1
         stop = end if cut < 0 else cut + 1
-        found = _chunk_numbers(data, at, stop, shape)
-        if found is None or rows + len(found) // len(keys) > most:
-            return None
-        found = found.reshape(-1, len(keys))
-        for i, key in enumerate(keys):
-            columns[key][rows : rows + len(found)] = found[:, i]
-        rows += len(found)
+        bounds.append((at, stop))
         at = stop + len(separator)
-    if rows != most:
+    parts = _parse_chunks(data, bounds, shape)
+    if parts is None:
         return None
+    table = np.concatenate(parts).reshape(-1, len(keys)).T
+    columns = dict(zip(keys, table))
     has_c = "c" in columns
-    c = columns["c"] if has_c else np.zeros(rows, np.int64)
+    c = columns["c"] if has_c else np.zeros(table.shape[1], np.int64)
     return CellTable(columns["value"], columns["cell"], columns["t"], c), has_c
 
 
 _NUMBER_BYTES = b"0123456789-"
+
+
+def _parse_chunks(data: bytes, bounds: list[tuple[int, int]], shape: _Skeleton) -> list[Any] | None:
+    """:func:`_chunk_numbers` of every chunk, in order (``None`` if any is not shaped like ``shape``).
+
+    With more than one core and chunk, a second thread takes the later half of the chunks
+    (numpy releases the GIL in the array passes; 320,000 cells: 58 -> 40 ms on two cores).
+    """
+    import os
+    import threading
+
+    half = len(bounds) // 2 if (os.cpu_count() or 1) > 1 else 0
+    later: list[Any] = []
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            later.extend(_chunk_numbers(data, at, stop, shape) for at, stop in bounds[half:])
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            failed.append(exc)
+
+    helper = threading.Thread(target=work, name="dlformats-cells", daemon=True) if half else None
+    if helper is not None:
+        helper.start()
+    try:
+        parts = [_chunk_numbers(data, at, stop, shape) for at, stop in bounds[: half or len(bounds)]]
+    finally:
+        if helper is not None:
+            helper.join()
+    if failed:
+        raise failed[0]
+    parts.extend(later if helper is not None else [])
+    return None if any(p is None for p in parts) else parts
 
 
 @dataclass(frozen=True)
@@ -180,7 +210,8 @@ def _chunk_numbers(data: bytes, at: int, stop: int, shape: _Skeleton) -> Any:
     import numpy as np
 
     chunk = np.frombuffer(data, np.uint8, stop - at, at)
-    digit = (chunk - np.uint8(48)) < 10
+    digits = chunk - np.uint8(48)  # a digit's value where it is one
+    digit = digits < 10
     signed = data.find(b"-", at, stop) >= 0
     number = digit | (chunk == ord("-")) if signed else digit
     edges = np.empty(len(number) + 1, bool)  # where a run of number characters starts or ends
@@ -211,13 +242,17 @@ def _chunk_numbers(data: bytes, at: int, stop: int, shape: _Skeleton) -> Any:
         if not bool(np.all(lengths > 0)):
             return None
     longest = int(lengths.max())
-    lead = chunk[starts] - np.uint8(48)
+    lead = digits[starts]
     if longest > 18 or (longest > 1 and bool(np.any((lead == 0) & (lengths > 1)))):
         return None  # beyond int64, or a leading zero
-    out = lead.astype(np.int64)
-    for k in range(1, longest):  # one more digit for the numbers that have it
-        more = np.flatnonzero(lengths > k)
-        out[more] = out[more] * 10 + (chunk[starts[more] + k] - np.uint8(48))
+    # Digit by digit from the right, all numbers at once: the k-th last digit counts where a number has k.
+    out = digits.take(ends - 1).astype(np.int64)
+    scale = 1
+    for k in range(2, longest + 1):
+        scale *= 10
+        more = digits.take(ends - k, mode="clip")  # (clipped: before a short first number)
+        np.multiply(more, lengths >= k, out=more, casting="unsafe")
+        out += more.astype(np.int64) * scale
     if negative is not None:
         out[negative] *= -1
     return out
