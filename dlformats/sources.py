@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import stat
 import threading
 import warnings
@@ -26,7 +25,6 @@ import weakref
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Union
 
-from ._download import _download
 from .errors import DLFormatsError, InvalidOptionError, SourceNotFoundError, environment_error
 from .limits import DEFAULT_LIMITS, Limits
 
@@ -453,6 +451,8 @@ class Source:
         self.release()
         self._file = None
         if self._cleanup is not None:
+            import shutil
+
             shutil.rmtree(self._cleanup, ignore_errors=True)
             self._cleanup = None
 
@@ -475,6 +475,8 @@ def open_source(src: Any, *, limits: Limits = DEFAULT_LIMITS, name: str | None =
         limits.check("member_bytes", len(data), "in-memory source too large", path=name or "<bytes>")
         return Source(name=name or "<bytes>", data=data, filename=name or "", limits=limits)
     if isinstance(src, str) and src.lower().startswith(("http://", "https://")):
+        from ._download import _download
+
         return _download(src, limits)
     if isinstance(src, (str, os.PathLike)):
         path = Path(src)

@@ -19,12 +19,8 @@ member as bytes only after checking its declared size against a limit.
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
-import lzma
 import stat
-import tarfile
 import unicodedata
 import zipfile
 import zlib
@@ -34,12 +30,26 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 from ..errors import CorruptFileError, DLFormatsError, UnsafeArchiveError, UnsupportedFeatureError
 
 if TYPE_CHECKING:
+    import bz2
+    import gzip
+    import lzma
+    import tarfile
+
     from ..limits import Limits
     from ..sources import Source
 
 _ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
-# What tarfile lets through from a broken gzip or xz stream (a trk fuzz finding: zlib.error escaped).
-_TAR_ERRORS = (tarfile.TarError, OSError, EOFError, ValueError, zlib.error, lzma.LZMAError)
+
+
+def _tar_errors() -> tuple[type[BaseException], ...]:
+    """What tarfile lets through from a damaged tar or a broken gzip or xz stream (a trk fuzz finding:
+    zlib.error escaped); tarfile and lzma load when a tar is met, not at start-up."""
+    import lzma
+    import tarfile
+
+    return (tarfile.TarError, OSError, EOFError, ValueError, zlib.error, lzma.LZMAError)
+
+
 _ARCHIVE_SUFFIXES = (".zip", ".npz", ".tar", ".gz", ".tgz", ".trk", ".trks", ".7z", ".rar", ".bz2", ".xz")
 _CHUNK = 1 << 20
 """Most bytes a member stream decompresses in one step (what a read holds beyond its destination)."""
@@ -301,6 +311,8 @@ class _ZipPieces:
         if self._method == zipfile.ZIP_DEFLATED:
             self._d = zlib.decompressobj(-zlib.MAX_WBITS)
         elif self._method == zipfile.ZIP_BZIP2:
+            import bz2
+
             self._d = bz2.BZ2Decompressor()
 
     def _raw(self, size: int) -> bytes:
@@ -329,6 +341,8 @@ class _ZipPieces:
         if len(head) < 4:
             raise CorruptFileError("LZMA member too short for its header")
         props = self._raw(int.from_bytes(head[2:4], "little"))
+        import lzma
+
         filters = [lzma._decode_filter_properties(lzma.FILTER_LZMA1, props)]  # what zipfile itself does
         return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=filters)
 
@@ -617,10 +631,24 @@ class _TarStream:
 
 
 def _gzip(fh: BinaryIO) -> gzip.GzipFile:
+    import gzip
+
     return gzip.GzipFile(fileobj=fh, mode="rb")
 
 
-_MAGICS = ((b"\x1f\x8b", _gzip), (b"BZh", bz2.BZ2File), (b"\xfd7zXZ\x00", lzma.LZMAFile))
+def _bz2(fh: BinaryIO) -> bz2.BZ2File:
+    import bz2
+
+    return bz2.BZ2File(fh)
+
+
+def _xz(fh: BinaryIO) -> lzma.LZMAFile:
+    import lzma
+
+    return lzma.LZMAFile(fh)
+
+
+_MAGICS = ((b"\x1f\x8b", _gzip), (b"BZh", _bz2), (b"\xfd7zXZ\x00", _xz))
 
 
 class TarMember:
@@ -689,8 +717,10 @@ class SafeTar:
         try:
             self._inner = opener(self._fh) if opener is not None else self._fh
             self._stream = _TarStream(self._inner, compressed=opener is not None, path=path)
+            import tarfile
+
             self._tf = tarfile.open(fileobj=self._stream, mode="r:")  # type: ignore[call-overload]
-        except _TAR_ERRORS as exc:
+        except _tar_errors() as exc:
             raise CorruptFileError(f"not a readable tar archive: {exc}", path=path) from exc
 
     def _next(self) -> tarfile.TarInfo | None:
@@ -698,7 +728,7 @@ class SafeTar:
         self._stream.header_bytes = 0
         try:
             member = self._tf.next()
-        except _TAR_ERRORS as exc:
+        except _tar_errors() as exc:
             raise CorruptFileError(f"not a readable tar archive: {exc}", path=self.source.name) from exc
         finally:
             self._stream.header_bytes = None
@@ -745,7 +775,7 @@ class SafeTar:
             yield TarMember(self, info)
         try:
             self._stream.drain()
-        except _TAR_ERRORS as exc:
+        except _tar_errors() as exc:
             raise CorruptFileError(f"the compressed archive is damaged: {exc}", path=path) from exc
         self._members = _Members(raw, path=path, limits=self.limits)
         self.names = self._members.names
@@ -758,7 +788,7 @@ class SafeTar:
         assert self._tf is not None
         try:
             fh = self._tf.extractfile(info)
-        except _TAR_ERRORS as exc:
+        except _tar_errors() as exc:
             raise CorruptFileError(f"cannot read member: {exc}", path=self.source.name, member=name) from exc
         if fh is None:  # not a regular file: never one walk() yields
             raise CorruptFileError("member has no content", path=self.source.name, member=name)
