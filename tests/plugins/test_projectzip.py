@@ -434,3 +434,29 @@ def test_a_member_whose_ome_xml_disagrees_with_its_tags_errs_or_reads_right(old,
         assert err.path == str(path) and err.member == "X.ome.tiff"
     else:
         np.testing.assert_array_equal(X, data[np.newaxis])
+
+
+@pytest.mark.parametrize("read_a_plane", [False, True])
+def test_the_open_file_lives_as_long_as_the_arrays_whether_or_not_a_plane_was_read(tmp_path, read_a_plane):
+    import gc
+    import pickle
+    import weakref
+
+    from dlformats.sources import open_source
+
+    project = testing.make_project(frames=3)
+    dlformats.write(project, tmp_path / "p.zip")
+    source = open_source(tmp_path / "p.zip")
+    back = dlformats.read(source)
+    opened = weakref.ref(source.file)
+    source.close()
+    if read_a_plane:
+        np.testing.assert_array_equal(back.X[1, 2], project.X[1, 2])
+    gc.collect()
+    assert opened() is not None  # the lazy arrays still read it
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(back.X)
+    np.testing.assert_array_equal(back.X[0, 1], project.X[0, 1])
+    del back
+    gc.collect()
+    assert opened() is None  # nothing reads it any more: its descriptor is closed
