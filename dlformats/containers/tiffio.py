@@ -37,7 +37,6 @@ anything else (``R`` tile, ``E`` lambda, ``A`` angle, ``P`` phase, ``H`` lifetim
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import os
 import struct
@@ -188,13 +187,26 @@ def _check_entries(
 
 
 # ------------------------------------------------------------------ tifffile problems
-class _Collector(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
+_COLLECTOR: Any = None
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+
+def _collector() -> Any:
+    """A logging handler keeping the messages of WARNING or worse (logging is imported only with tifffile)."""
+    global _COLLECTOR
+    import logging
+
+    if _COLLECTOR is None:
+
+        class _Collector(logging.Handler):
+            def __init__(self) -> None:
+                super().__init__(logging.WARNING)
+                self.messages: list[str] = []
+
+            def emit(self, record: logging.LogRecord) -> None:
+                self.messages.append(record.getMessage())
+
+        _COLLECTOR = _Collector
+    return _COLLECTOR()
 
 
 @contextlib.contextmanager
@@ -204,8 +216,10 @@ def tifffile_problems(name: str, member: str | None = None, what: str = "tifffil
     Raises :class:`CorruptFileError` naming the file and quoting tifffile; exceptions other
     than :class:`DLFormatsError` raised inside become :class:`CorruptFileError` too.
     """
+    import logging
+
     logger = logging.getLogger("tifffile")
-    collector = _Collector()
+    collector = _collector()
     propagate = logger.propagate
     logger.addHandler(collector)
     logger.propagate = False  # reported as our error instead
