@@ -37,7 +37,6 @@ anything else (``R`` tile, ``E`` lambda, ``A`` angle, ``P`` phase, ``H`` lifetim
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import os
 import struct
@@ -188,13 +187,26 @@ def _check_entries(
 
 
 # ------------------------------------------------------------------ tifffile problems
-class _Collector(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
+_COLLECTOR: Any = None
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+
+def _collector() -> Any:
+    """A logging handler keeping the messages of WARNING or worse (logging is imported only with tifffile)."""
+    global _COLLECTOR
+    import logging
+
+    if _COLLECTOR is None:
+
+        class _Collector(logging.Handler):
+            def __init__(self) -> None:
+                super().__init__(logging.WARNING)
+                self.messages: list[str] = []
+
+            def emit(self, record: logging.LogRecord) -> None:
+                self.messages.append(record.getMessage())
+
+        _COLLECTOR = _Collector
+    return _COLLECTOR()
 
 
 @contextlib.contextmanager
@@ -204,8 +216,10 @@ def tifffile_problems(name: str, member: str | None = None, what: str = "tifffil
     Raises :class:`CorruptFileError` naming the file and quoting tifffile; exceptions other
     than :class:`DLFormatsError` raised inside become :class:`CorruptFileError` too.
     """
+    import logging
+
     logger = logging.getLogger("tifffile")
-    collector = _Collector()
+    collector = _collector()
     propagate = logger.propagate
     logger.addHandler(collector)
     logger.propagate = False  # reported as our error instead
@@ -730,6 +744,189 @@ def _check_ifd(fh: BinaryIO, ifd: int, page: int, *, name: str, member: str | No
     _check_entries(block, count, bo, entry_size, off_fmt, room, size, page, _where(name, member))
 
 
+# IFD 0 tags read by hand for a simple OME-TIFF (TIFF 6 and the ImageDepth extension).
+_WIDTH, _LENGTH, _BITS, _PHOTOMETRIC, _DESCRIPTION, _SAMPLES, _SAMPLE_FORMAT, _DEPTH = (
+    256,
+    257,
+    258,
+    262,
+    270,
+    277,
+    339,
+    32997,
+)
+_HAND_TAGS = frozenset((_WIDTH, _LENGTH, _BITS, _PHOTOMETRIC, _DESCRIPTION, _SAMPLES, _SAMPLE_FORMAT, _DEPTH))
+_NUMBER_TYPES = {3: "H", 4: "I", 16: "Q"}  # SHORT, LONG, LONG8
+
+_TIFF_DTYPES = {
+    (1, 1): "bool",
+    (1, 8): "uint8",
+    (1, 16): "uint16",
+    (1, 32): "uint32",
+    (2, 8): "int8",
+    (2, 16): "int16",
+    (2, 32): "int32",
+    (3, 32): "float32",
+    (3, 64): "float64",
+}
+"""(SampleFormat, BitsPerSample) -> numpy dtype, for the pixel types an OME ``Pixels Type`` names."""
+
+_OME_DTYPES = {
+    "bit": "bool",
+    "uint8": "uint8",
+    "uint16": "uint16",
+    "uint32": "uint32",
+    "int8": "int8",
+    "int16": "int16",
+    "int32": "int32",
+    "float": "float32",
+    "double": "float64",
+}
+"""OME ``Pixels Type`` -> numpy dtype."""
+
+
+class _NotSimpleError(Exception):
+    """Not the simple OME-TIFF read by hand: tifffile's series path decides."""
+
+
+class _OmePlan:
+    """What the tags of IFD 0 and its OME-XML say about a simple OME-TIFF."""
+
+    def __init__(self, sizes: dict[str, int], order: str, dtype: str, channel_names: list[str]) -> None:
+        self.sizes = sizes  # X, Y, Z, C, T
+        self.order = order  # C, Z and T, fastest first
+        self.dtype = dtype  # numpy dtype name (native byte order)
+        self.channel_names = channel_names
+
+
+def _ifd_values(fh: BinaryIO, ifd: int, *, offset: int, limits: Limits) -> dict[int, Any]:
+    """The tags of :data:`_HAND_TAGS` in the IFD at ``ifd``: numbers as ``int``, the description as bytes.
+
+    The IFD's entries must have been checked (:func:`_check_ifd`): every value lies inside the TIFF.
+    """
+    bo, count_fmt, entry_size, off_fmt, room = _layout(fh, offset)
+    head = bo + ("HHI" if entry_size == 12 else "HHQ")
+    head_size = struct.calcsize(head)
+    count_size = struct.calcsize(count_fmt)
+    fh.seek(offset + ifd)
+    count = struct.unpack(bo + count_fmt, fh.read(count_size))[0]
+    block = fh.read(count * entry_size)
+    if len(block) != count * entry_size:
+        raise _NotSimpleError("IFD cut short")
+    values: dict[int, Any] = {}
+    for i in range(count):
+        entry = block[i * entry_size : (i + 1) * entry_size]
+        tag, kind, n = struct.unpack(head, entry[:head_size])
+        if tag not in _HAND_TAGS:
+            continue
+        if tag in values:
+            raise _NotSimpleError(f"tag {tag} twice")
+        field = entry[head_size:]
+        if tag == _DESCRIPTION:
+            if kind != 2 or n > limits.json_bytes:  # ASCII, and a sane size (else tifffile reads it)
+                raise _NotSimpleError("description not ASCII or too long")
+            if n <= room:
+                data = field[:n]
+            else:
+                fh.seek(offset + struct.unpack(bo + off_fmt, field)[0])
+                data = fh.read(n)
+            if len(data) != n:
+                raise _NotSimpleError("description cut short")
+            values[tag] = data
+        else:
+            fmt = _NUMBER_TYPES.get(kind)
+            if fmt is None or n != 1 or struct.calcsize(fmt) > room:
+                raise _NotSimpleError(f"tag {tag} is not one number")
+            values[tag] = struct.unpack(bo + fmt, field[: struct.calcsize(fmt)])[0]
+    return values
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]  # namespaces vary (OME 2016-06 and older): match local names
+
+
+def _children(element: Any, name: str) -> list[Any]:
+    return [child for child in element if isinstance(child.tag, str) and _local(child.tag) == name]
+
+
+def _only(element: Any, name: str) -> Any:
+    found = _children(element, name)
+    if len(found) != 1:
+        raise _NotSimpleError(f"{len(found)} {name} elements")
+    return found[0]
+
+
+def _whole(value: str | None, default: int | None = None) -> int:
+    """A non-negative integer attribute, written plainly."""
+    if value is None:
+        if default is None:
+            raise _NotSimpleError("a size is missing")
+        return default
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()):
+        raise _NotSimpleError(f"not a whole number: {value[:20]!r}")
+    return int(value)
+
+
+def _hand_plan(fh: BinaryIO, ifds: list[int], *, offset: int, limits: Limits) -> _OmePlan:
+    """Read IFD 0's tags and OME-XML by hand, without tifffile; :class:`_NotSimpleError` unless the file is simple.
+
+    Simple (the rules :func:`ome_planes` documents): one sample per pixel, a pixel type OME
+    names and agreeing with the OME ``Pixels Type``, one OME ``Image`` with one ``Pixels``, a
+    ``DimensionOrder`` starting ``XY``, ``SizeC x SizeZ x SizeT`` pages, ``SizeY x SizeX``
+    the size of IFD 0, channels of one sample, at most one ``TiffData`` starting at IFD 0
+    and plane 0 and naming no other file.
+    """
+    tags = _ifd_values(fh, ifds[0], offset=offset, limits=limits)
+    width, height = tags.get(_WIDTH), tags.get(_LENGTH)
+    if not width or not height:
+        raise _NotSimpleError("no image size")
+    if tags.get(_SAMPLES, 1) != 1 or tags.get(_PHOTOMETRIC) == 2 or tags.get(_DEPTH, 1) != 1:
+        raise _NotSimpleError("several samples, RGB or a volume per page")
+    dtype = _TIFF_DTYPES.get((tags.get(_SAMPLE_FORMAT, 1), tags.get(_BITS, 1)))
+    if dtype is None:
+        raise _NotSimpleError("a pixel type OME does not name")
+    raw = tags.get(_DESCRIPTION)
+    if raw is None:
+        raise _NotSimpleError("no description")
+    text = raw.rstrip(b"\0").decode("utf-8").strip()  # (not UTF-8: tifffile's series path decides)
+    if not text[-10:].strip().endswith("OME>"):  # how tifffile tells OME-XML
+        raise _NotSimpleError("not OME-XML")
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        raise _NotSimpleError("a DTD")  # entities are left to tifffile's path
+    from xml.etree import ElementTree
+
+    root = ElementTree.fromstring(text)
+    if _local(root.tag) != "OME":
+        raise _NotSimpleError("root is not OME")
+    pixels = _only(_only(root, "Image"), "Pixels")
+    order = pixels.get("DimensionOrder", "")
+    if len(order) != 5 or not order.startswith("XY") or sorted(order[2:]) != ["C", "T", "Z"]:
+        raise _NotSimpleError(f"DimensionOrder {order[:20]!r}")
+    sizes = {k: _whole(pixels.get(f"Size{k}")) for k in "XYZCT"}
+    if min(sizes.values()) < 1 or sizes["C"] * sizes["Z"] * sizes["T"] != len(ifds):
+        raise _NotSimpleError("sizes do not match the pages")
+    channels = _children(pixels, "Channel")
+    if any(_whole(ch.get("SamplesPerPixel"), 1) != 1 for ch in channels):
+        raise _NotSimpleError("a channel of several samples")
+    tiffdata = _children(pixels, "TiffData")
+    if len(tiffdata) > 1:
+        raise _NotSimpleError("planes mapped one by one")
+    if tiffdata:
+        (data,) = tiffdata
+        if not data.attrib and not len(data):
+            raise _NotSimpleError("an empty TiffData")  # as tifffile's dictionary of the OME-XML has it: no mapping
+        if "UUID" in data.attrib or _children(data, "UUID"):
+            raise _NotSimpleError("planes in other files")
+        if any(_whole(data.get(k), 0) for k in ("IFD", "FirstC", "FirstZ", "FirstT")):
+            raise _NotSimpleError("planes start elsewhere")
+    if _OME_DTYPES.get(pixels.get("Type", "")) != dtype:
+        raise _NotSimpleError("Pixels Type disagrees with BitsPerSample and SampleFormat")
+    if (height, width) != (sizes["Y"], sizes["X"]):
+        raise _NotSimpleError("SizeY x SizeX disagree with the first page")
+    return _OmePlan(sizes, order[2:], dtype, [ch.get("Name", "") for ch in channels])
+
+
 class OmePlanes:
     """The planes of a single-file OME-TIFF, read by page index without parsing every page.
 
@@ -737,39 +934,105 @@ class OmePlanes:
     only needs the page holding one (c, z, t) plane.  This array maps
     ``[c, z, t, y, x]`` through the OME ``DimensionOrder`` to a page, checks that page's
     IFD, and decodes it alone.  Shape ``(C, Z, T, height, width)``.
+
+    Shape, dtype and :attr:`channel_names` come from IFD 0's tags and OME-XML read by
+    hand; tifffile opens the file at the first page read (once, whichever thread comes
+    first) and must see IFD 0 the same way, else :class:`~dlformats.errors.CorruptFileError`.
+    An array over an open file: it cannot be pickled.
     """
 
-    def __init__(self, tif: Any, fh: Any, ifds: list[int], sizes: dict[str, int], order: str, **where: Any) -> None:
+    def __init__(self, fh: BinaryIO, ifds: list[int], plan: _OmePlan, **where: Any) -> None:
+        import threading
+
         import numpy as np
 
-        self._tif, self._fh, self._ifds = tif, fh, ifds
+        self._handle, self._ifds = fh, ifds
         self._where = where
-        key = tif.pages.first
+        sizes = plan.sizes
         self.shape = (sizes["C"], sizes["Z"], sizes["T"], sizes["Y"], sizes["X"])
         self.ndim = 5
-        self.dtype = np.dtype(key.dtype).newbyteorder("=")
-        self._key = (tuple(key.shape), np.dtype(key.dtype))
+        self.dtype = np.dtype(plan.dtype)
+        self.channel_names: list[str] = list(plan.channel_names)
+        """OME ``Channel Name`` of each channel, ``""`` where a channel has none."""
         stride = 1
         self._strides: dict[str, int] = {}
-        for letter in order:
+        for letter in plan.order:
             self._strides[letter] = stride
             stride *= sizes[letter]
         self._checked: set[int] = {0}
+        self._tif: Any = None
+        self._opening = threading.Lock()
+
+    def _tiff(self) -> Any:
+        """tifffile's view of the file, opened at the first call (threads wait for the one opening it)."""
+        tif = self._tif
+        if tif is None:
+            with self._opening:
+                tif = self._tif
+                if tif is None:
+                    tif = self._tif = self._open()
+        return tif
+
+    def _open(self) -> Any:
+        import numpy as np
+        import tifffile
+
+        name, member = self._where["name"], self._where["member"]
+        self._handle.seek(0)
+        with tifffile_problems(name, member, "tifffile cannot open the file"):
+            tif = tifffile.TiffFile(
+                self._handle,
+                name=_base(name, member),
+                offset=self._where["offset"],
+                size=self._where["size"],
+                _multifile=False,
+            )
+        try:
+            with tifffile_problems(name, member, "tifffile cannot open the file"):
+                key = tif.pages.first
+                seen = (
+                    int(key.offset),
+                    tuple(int(s) for s in key.shape),
+                    None if key.dtype is None else np.dtype(key.dtype),
+                    int(key.samplesperpixel),
+                    len(tif.pages),
+                    bool(tif.is_ome),
+                )
+            expected = (self._ifds[0], tuple(self.shape[3:]), self.dtype, 1, len(self._ifds), True)
+            if seen != expected:
+                what = ("first IFD at", "page shape", "dtype", "samples per pixel", "pages", "OME")
+                differ = ", ".join(f"{w} {s} not {e}" for w, s, e in zip(what, seen, expected) if s != e)
+                raise CorruptFileError(
+                    f"tifffile reads the TIFF unlike its tags and OME-XML read first ({differ})",
+                    path=name,
+                    member=member,
+                )
+        except BaseException:
+            tif.close()
+            raise
+        _shared(tif)
+        return tif
 
     def _checked_page(self, index: int) -> Any:
         """Page ``index``, its IFD and tags checked when first met (under the handle's lock)."""
         name, member = self._where["name"], self._where["member"]
+        tif = self._tiff()
+        fh = tif.filehandle
         # tifffile's handle has one position: seeks and reads take its lock (pixels decode outside it)
-        with self._fh.lock:
+        with fh.lock:
             if index not in self._checked:
                 # tifffile's handle: its positions already start at the TIFF
-                _check_ifd(
-                    self._fh, self._ifds[index], index, name=name, member=member, offset=0, size=self._where["size"]
-                )
+                _check_ifd(fh, self._ifds[index], index, name=name, member=member, offset=0, size=self._where["size"])
                 self._checked.add(index)
             with tifffile_problems(name, member, f"tifffile cannot read page {index}"):
-                page = self._tif.pages[index]
-                _check_page(page, index, *self._key, self._where["limits"], {"path": name, "member": member})
+                page = tif.pages[index]
+                if int(page.offset) != self._ifds[index]:
+                    raise CorruptFileError(
+                        f"tifffile finds page {index} at offset {page.offset}, not at IFD offset {self._ifds[index]}",
+                        path=name,
+                        member=member,
+                    )
+                _check_page(page, index, tuple(self.shape[3:]), self.dtype, self._where["limits"], _where(name, member))
         return page
 
     def _page(self, index: int) -> Any:
@@ -795,8 +1058,15 @@ class OmePlanes:
             return None
         index = c * self._strides["C"] + z * self._strides["Z"] + t * self._strides["T"]
         page = self._checked_page(index)
-        with self._fh.lock:  # the extent may look at the handle (its file and offset)
+        with self._tif.filehandle.lock:  # the extent may look at the handle (its file and offset)
             return page_extent(page, self.shape[3] * self.shape[4] * self.dtype.itemsize)
+
+    def __reduce__(self) -> Any:
+        name, member = self._where["name"], self._where["member"]
+        raise TypeError(
+            f"planes read from an open file ({name}{': ' + member if member else ''}) cannot be pickled: "
+            "read the file again in the other process, or pickle numpy.asarray() of the arrays"
+        )
 
     def __repr__(self) -> str:
         return f"OmePlanes(shape={self.shape}, dtype={self.dtype})"
@@ -810,17 +1080,24 @@ def ome_planes(
     limits: Limits,
     offset: int = 0,
     size: int | None = None,
-) -> tuple[Any, OmePlanes] | None:
-    """Open a simple single-file OME-TIFF for plane-by-plane reading: ``(tif, planes)``, or ``None``.
+) -> OmePlanes | None:
+    """A simple single-file OME-TIFF for plane-by-plane reading, or ``None``.
 
     Simple means: one image, one sample per pixel, pages in ``DimensionOrder`` from IFD 0
-    and exactly ``C x Z x T`` of them (what DeepCell Label and dlformats write).  Anything
-    else returns ``None``: use :func:`open_tiff` and its series.  The IFD chain is walked
-    (loops, bounds, ``tiff_pages``) before tifffile opens the file; each page's tags are
-    checked when it is first read.
-    """
-    import tifffile
+    and exactly ``C x Z x T`` of them (what DeepCell Label and dlformats write), the
+    size and pixel type of IFD 0 those of the OME ``Pixels``.  Anything else returns
+    ``None``: use :func:`open_tiff` and its series.  The IFD chain is walked (loops,
+    bounds, ``tiff_pages``) and IFD 0's tags and OME-XML are read by hand, without
+    importing tifffile; tifffile opens the file at the first page read, and each page's
+    tags are checked when it is first read.  The array reads through ``fh`` (a handle
+    given stays the caller's to close once the array is gone; a path is opened here and
+    closed with the array).
 
+    Raises:
+        CorruptFileError: a loop or bad offset in the IFD chain, a tag value past the end.
+        LimitExceededError: more pages than ``limits.tiff_pages``, more than
+            ``limits.total_bytes`` declared.
+    """
     where = _where(name, member)
     handle: Any = _open_path(fh, where) if isinstance(fh, (str, Path)) else fh
     try:
@@ -831,64 +1108,26 @@ def ome_planes(
             handle, name=name, member=member, limits=limits, offset=offset, size=size, check_entries=False, offsets=ifds
         )
         _check_ifd(handle, ifds[0], 0, name=name, member=member, offset=offset, size=size)
-        handle.seek(0)
-        with tifffile_problems(name, member, "tifffile cannot open the file"):
-            tif = tifffile.TiffFile(handle, name=_base(name, member), offset=offset, size=size, _multifile=False)
+        try:
+            plan: _OmePlan | None = _hand_plan(handle, ifds, offset=offset, limits=limits)
+        except (_NotSimpleError, ValueError, SyntaxError, struct.error, UnicodeDecodeError):
+            plan = None  # anything unusual: the full series path decides and reports (ParseError is a SyntaxError)
+        if plan is None:
+            if handle is not fh:
+                handle.close()
+            return None
+        import numpy as np
+
+        itemsize = np.dtype(plan.dtype).itemsize
+        limits.check("total_bytes", math.prod(plan.sizes.values()) * itemsize, "OME-TIFF too large", **where)
     except BaseException:
         if handle is not fh:
             handle.close()
         raise
-    try:
-        plan = _simple_ome(tif, len(ifds))
-    except Exception:  # noqa: BLE001 - anything unusual: the full series path decides and reports
-        plan = None
-    if plan is None:
-        tif.close()
-        if handle is not fh:
-            handle.close()
-        return None
-    sizes, order = plan
-    limits.check(
-        "total_bytes", math.prod(sizes.values()) * tif.pages.first.dtype.itemsize, "OME-TIFF too large", **where
-    )
-    _shared(tif)
+    planes = OmePlanes(handle, ifds, plan, name=name, member=member, offset=offset, size=size, limits=limits)
     if handle is not fh:
-        weakref.finalize(tif, handle.close)
-    planes = OmePlanes(
-        tif, tif.filehandle, ifds, sizes, order, name=name, member=member, offset=offset, size=size, limits=limits
-    )
-    return tif, planes
-
-
-def _simple_ome(tif: Any, pages: int) -> tuple[dict[str, int], str] | None:
-    import tifffile
-
-    if not tif.is_ome or not tif.ome_metadata:
-        return None
-    ome = tifffile.xml2dict(tif.ome_metadata).get("OME", {})
-    image = ome.get("Image")
-    if not isinstance(image, dict):
-        return None  # several images (series) or none
-    pixels = image.get("Pixels", {})
-    order = str(pixels.get("DimensionOrder", ""))
-    if len(order) != 5 or not order.startswith("XY") or sorted(order[2:]) != ["C", "T", "Z"]:
-        return None
-    sizes = {k: int(pixels.get(f"Size{k}", 0)) for k in "XYZCT"}
-    if min(sizes.values()) < 1 or sizes["C"] * sizes["Z"] * sizes["T"] != pages:
-        return None
-    channels = pixels.get("Channel", [])
-    for ch in channels if isinstance(channels, list) else [channels]:
-        if isinstance(ch, dict) and int(ch.get("SamplesPerPixel", 1)) != 1:
-            return None
-    tiffdata = pixels.get("TiffData", {})
-    if isinstance(tiffdata, list) or not isinstance(tiffdata, dict) or "UUID" in tiffdata:
-        return None  # planes mapped one by one, or in other files
-    if any(int(tiffdata.get(k, 0)) for k in ("IFD", "FirstC", "FirstZ", "FirstT")):
-        return None
-    key = tif.pages.first
-    if key.samplesperpixel != 1 or tuple(key.shape) != (sizes["Y"], sizes["X"]):
-        return None
-    return sizes, order[2:]
+        weakref.finalize(planes, handle.close)
+    return planes
 
 
 __all__ = [

@@ -89,6 +89,7 @@ def _tiff_location(archive: SafeZip, name: str, source: Source) -> dict[str, Any
 
 
 def _ome_channel_names(tif: Any) -> list[str]:
+    """Channel names in the OME-XML of a TIFF opened with tifffile (the series path)."""
     import tifffile
 
     if not tif.is_ome or not tif.ome_metadata:
@@ -111,10 +112,12 @@ def _lazy(archive: SafeZip, name: str, source: Source, *, labels: bool) -> tuple
     """A lazy (C, F, H, W) view of a TIFF member, and the channel names in its OME metadata.
 
     The usual member (one OME image, pages in DimensionOrder) is read page by page
-    without parsing every page, so the first frame of a long movie comes at once; any
-    other TIFF goes through its tifffile series.  DeepCell Label keeps frames in OME Z
-    (its client ignores T): LazyArray drops length-1 axes and refuses, naming the option,
-    a file with both Z and T longer than one.
+    without parsing every page, so the first frame of a long movie comes at once; its
+    shape, dtype and channel names come from its first IFD and OME-XML read by hand
+    (tifffile is imported at the first plane read, so ``dlformats info`` never needs it).
+    Any other TIFF goes through its tifffile series.  DeepCell Label keeps frames in
+    OME Z (its client ignores T): LazyArray drops length-1 axes and refuses, naming the
+    option, a file with both Z and T longer than one.
     """
     from dlformats.arrays import LazyArray
     from dlformats.containers import tiffio
@@ -122,11 +125,12 @@ def _lazy(archive: SafeZip, name: str, source: Source, *, labels: bool) -> tuple
     where = {"name": source.name, "member": name, "limits": source.limits}
     location = _tiff_location(archive, name, source)
     fh = location.pop("fh")
+    tif = None
     try:
-        simple = tiffio.ome_planes(fh, **location, **where)
-        if simple is not None:
-            tif, array = simple
+        array: Any = tiffio.ome_planes(fh, **location, **where)
+        if array is not None:
             axes = "CZTYX"
+            names = array.channel_names if any(array.channel_names) else []
         else:
             fh.seek(0)
             tif = tiffio.open_tiff(fh, **location, **where)
@@ -139,13 +143,17 @@ def _lazy(archive: SafeZip, name: str, source: Source, *, labels: bool) -> tuple
             series = tif.series[0]
             axes = tiffio.series_axes(series)
             array = tiffio.series_array(series, name=source.name, member=name, limits=source.limits)
+            names = _ome_channel_names(tif)
     except BaseException:
         fh.close()
         raise
-    weakref.finalize(tif, fh.close)  # the handle lives as long as the TIFF read through it
+    # the handle lives as long as what reads through it: the planes (tifffile opens the file
+    # through it at the first plane read, if ever) or the TIFF of the series
+    weakref.finalize(array if tif is None else tif, fh.close)
     view = LazyArray(array, axes, labels=labels, path=f"{source.name}: {name}", default_frame_axis="T")
-    view._tiff = tif  # pages are read through this file: keep it as long as the view
-    return view, _ome_channel_names(tif)
+    if tif is not None:
+        view._tiff = tif  # pages are read through this file: keep it as long as the view
+    return view, names
 
 
 def _read(source: Source, options: ReadOptions) -> Project:

@@ -271,3 +271,174 @@ def test_a_page_of_many_samples_is_decoded_once(tmp_path, monkeypatch):
     assert project.X.shape == (300, 1, 4, 6)
     np.testing.assert_array_equal(np.asarray(project.X)[:, 0], np.moveaxis(image, -1, 0))
     assert decoded == [0]
+
+
+# ------------------------------------------------------------------ simple OME-TIFFs read by hand
+def _ome_bytes(data: np.ndarray, **kw) -> bytes:
+    """An OME-TIFF of ``data`` (C, Z, Y, X) as tifffile writes it, pages in OME order XYZCT."""
+    out = io.BytesIO()
+    tifffile.imwrite(out, data, ome=True, photometric="minisblack", metadata={"axes": "CZYX", **kw.pop("md", {})}, **kw)
+    return out.getvalue()
+
+
+@pytest.fixture
+def tifffile_opens(monkeypatch):
+    """Every ``tifffile.TiffFile`` opened from now on (to show what was read by hand)."""
+    opened = []
+    original = tifffile.TiffFile.__init__
+
+    def counting(self, *args, **kwargs):
+        opened.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(tifffile.TiffFile, "__init__", counting)
+    return opened
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "float32", "int8", "bool"])
+@pytest.mark.parametrize("bigtiff", [False, True])
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+def test_simple_ome_tiff_read_by_hand_in_every_flavour(byteorder, bigtiff, dtype, tifffile_opens):
+    rng = np.random.default_rng(1)
+    data = (rng.integers(0, 2, (2, 3, 7, 5)) if dtype == "bool" else rng.integers(-100, 100, (2, 3, 7, 5))).astype(
+        dtype
+    )
+    raw = _ome_bytes(data, byteorder=byteorder, bigtiff=bigtiff, md={"Channel": {"Name": ["DAPI", "007"]}})
+    planes = tiffio.ome_planes(io.BytesIO(raw), name="x.zip", member="X.ome.tiff", limits=Limits())
+    assert planes is not None  # the simple path, not the series
+    assert tifffile_opens == []  # shape, dtype and names known without tifffile
+    assert planes.shape == (2, 3, 1, 7, 5) and planes.dtype == np.dtype(dtype)
+    assert planes.channel_names == ["DAPI", "007"]  # as written (tifffile's dictionary would make "007" 7)
+    for c in range(2):
+        for z in range(3):
+            np.testing.assert_array_equal(planes[c, z, 0], data[c, z])
+    assert tifffile_opens == [1]  # opened once, at the first plane
+
+
+def _with_description(data: np.ndarray, xml: str, **kw) -> bytes:
+    out = io.BytesIO()
+    tifffile.imwrite(out, data, photometric="minisblack", metadata=None, description=xml, **kw)
+    return out.getvalue()
+
+
+def _xml(size_x: int, size_y: int, pixel_type: str, size_z: int = 2) -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">'
+        f'<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYZCT" Type="{pixel_type}" SizeX="{size_x}" '
+        f'SizeY="{size_y}" SizeZ="{size_z}" SizeC="1" SizeT="1"><Channel ID="Channel:0" SamplesPerPixel="1"/>'
+        f'<TiffData IFD="0" PlaneCount="{size_z}"/></Pixels></Image></OME>'
+    )
+
+
+@pytest.mark.parametrize(
+    "xml",
+    [
+        _xml(6, 4, "uint8"),  # SizeX disagrees with ImageWidth (5)
+        _xml(5, 4, "uint16"),  # Pixels Type disagrees with BitsPerSample (8)
+        _xml(5, 4, "int8"),  # ... and with SampleFormat (unsigned)
+        _xml(5, 4, "uint8", size_z=3),  # more planes than pages
+        _xml(5, 4, "uint8").replace('IFD="0"', 'IFD="1"'),  # planes start at another IFD
+        _xml(5, 4, "uint8").replace("<TiffData ", '<TiffData FirstZ="1" '),
+        _xml(5, 4, "uint8").replace('<TiffData IFD="0" PlaneCount="2"/>', "<TiffData/>"),
+        _xml(5, 4, "uint8").replace("/></Pixels>", "/><TiffData/></Pixels>"),  # two TiffData
+        _xml(5, 4, "uint8").replace('SamplesPerPixel="1"', 'SamplesPerPixel="3"'),
+        _xml(5, 4, "uint8").replace('"XYZCT"', '"XYZCX"'),
+        _xml(5, 4, "uint8").replace('SizeX="5"', 'SizeX="5.0"'),
+        _xml(5, 4, "uint8").replace("</Image>", '</Image><Image ID="Image:1"/>'),
+        _xml(5, 4, "uint8").replace(
+            'PlaneCount="2"/>', 'PlaneCount="2"><UUID FileName="x.ome.tif">urn:uuid:1</UUID></TiffData>'
+        ),
+        _xml(5, 4, "uint8").replace("</OME>", "</OMEX>"),  # broken XML
+    ],
+)
+def test_unusual_ome_tiffs_are_left_to_the_series_path(xml):
+    data = np.arange(2 * 4 * 5, dtype=np.uint8).reshape(2, 4, 5)
+    raw = _with_description(data, xml)
+    assert tiffio.ome_planes(io.BytesIO(raw), name="x.tif", limits=Limits()) is None
+    # the control: the same file with the right OME-XML is read by hand
+    good = _with_description(data, _xml(5, 4, "uint8"))
+    planes = tiffio.ome_planes(io.BytesIO(good), name="x.tif", limits=Limits())
+    assert planes is not None and planes.shape == (1, 2, 1, 4, 5)
+    np.testing.assert_array_equal(planes[0, 1, 0], data[1])
+
+
+def test_a_description_over_the_json_limit_is_left_to_the_series_path():
+    data = np.zeros((2, 4, 5), np.uint8)
+    xml = _xml(5, 4, "uint8").replace("<Image ", "<!--" + "x" * 5000 + "--><Image ")
+    raw = _with_description(data, xml)
+    assert tiffio.ome_planes(io.BytesIO(raw), name="x.tif", limits=Limits(json_bytes=4096)) is None
+    assert tiffio.ome_planes(io.BytesIO(raw), name="x.tif", limits=Limits()) is not None
+
+
+@pytest.mark.parametrize("lie", ["dtype", "height", "pages"])
+def test_tifffile_seeing_the_file_otherwise_than_the_hand_parse_is_an_error(lie, monkeypatch):
+    # Should the tags read by hand and tifffile ever disagree, no plane is returned as the wrong thing.
+    data = np.arange(2 * 3 * 4 * 5, dtype=np.uint8).reshape(2, 3, 4, 5)
+    raw = _ome_bytes(data)
+    original = tiffio._hand_plan
+
+    def lying(fh, ifds, **kw):
+        plan = original(fh, ifds, **kw)
+        if lie == "dtype":
+            plan.dtype = "int8"
+        elif lie == "height":
+            plan.sizes["Y"] = 2
+        else:
+            ifds.append(ifds[-1])
+            plan.sizes["T"] = 2
+        return plan
+
+    monkeypatch.setattr(tiffio, "_hand_plan", lying)
+    planes = tiffio.ome_planes(io.BytesIO(raw), name="p.zip", member="X.ome.tiff", limits=Limits())
+    with pytest.raises(CorruptFileError, match="tifffile reads the TIFF unlike its tags") as err:
+        planes[0, 0, 0]
+    assert err.value.path == "p.zip" and err.value.member == "X.ome.tiff"
+
+
+def test_the_declared_total_is_held_to_the_limit_before_any_plane():
+    raw = _ome_bytes(np.zeros((2, 3, 40, 50), np.uint16))
+    with pytest.raises(LimitExceededError):
+        tiffio.ome_planes(io.BytesIO(raw), name="x.tif", limits=Limits(total_bytes=2 * 3 * 40 * 50 * 2 - 1))
+
+
+def test_planes_read_by_hand_do_not_pickle():
+    import pickle
+
+    planes = tiffio.ome_planes(io.BytesIO(_ome_bytes(np.zeros((1, 2, 4, 5), np.uint8))), name="x.tif", limits=Limits())
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(planes)
+
+
+def _first_reads_at_once(planes, data: np.ndarray, threads: int) -> list[object]:
+    """Thread ``t`` reads planes ``[c, t]`` for every ``c``, all starting together; what went wrong."""
+    import threading
+
+    barrier = threading.Barrier(threads)
+    wrong: list[object] = []
+
+    def first_read(t: int) -> None:
+        barrier.wait()
+        try:
+            for c in range(data.shape[0]):
+                if not np.array_equal(planes[c, t, 0], data[c, t]):
+                    wrong.append((c, t))
+        except Exception as exc:  # noqa: BLE001 - every failure is shown
+            wrong.append(exc)
+
+    workers = [threading.Thread(target=first_read, args=(t,)) for t in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return wrong
+
+
+def test_first_plane_read_by_8_threads_at_once_opens_tifffile_once(tmp_path, tifffile_opens):
+    data = np.random.default_rng(2).integers(0, 60000, (2, 8, 24, 20)).astype(np.uint16)
+    path = tmp_path / "x.ome.tif"
+    path.write_bytes(_ome_bytes(data, compression="zlib"))
+    for _ in range(5):  # a fresh array each round: the race is on the first access
+        planes = tiffio.ome_planes(path, name=str(path), limits=Limits())
+        opened_before = len(tifffile_opens)
+        assert _first_reads_at_once(planes, data, 8) == []
+        assert len(tifffile_opens) - opened_before == 1

@@ -355,3 +355,108 @@ def test_a_member_with_several_series_is_refused_not_cut(tmp_path):
     with pytest.raises(dlformats.UnsupportedFeatureError, match="2 image series") as err:
         dlformats.read(path)
     assert err.value.member == "X.ome.tiff"
+
+
+_NO_TIFFFILE = """
+import json, sys
+import numpy as np
+import dlformats
+from dlformats import cli
+
+path = sys.argv[1]
+assert cli.main(["info", path]) == 0
+project = dlformats.read(path)
+out = {"after_read": "tifffile" in sys.modules, "X": list(project.X.shape), "channels": project.channels}
+out["plane"] = np.asarray(project.X[1, 2]).tolist()
+out["labels"] = np.asarray(project.y[0, 1]).tolist()
+out["after_plane"] = "tifffile" in sys.modules
+print(json.dumps(out))
+"""
+
+
+def test_info_and_read_of_a_project_zip_need_no_tifffile_until_a_plane(tmp_path):
+    # `dlformats info` and a lazy read learn shapes, dtypes and channel names from the TIFFs'
+    # first IFD and OME-XML; tifffile comes in with the first pixel read.
+    project = testing.make_project(channels=2, frames=4, dtype="uint16")
+    project.channels = ["DAPI", "007"]
+    dlformats.write(project, tmp_path / "full.zip")
+    with zipfile.ZipFile(tmp_path / "full.zip") as zf:  # no channels.json: the names come from the OME-XML
+        members = {n: zf.read(n) for n in zf.namelist() if n != "channels.json"}
+    path = _zip(tmp_path / "p.zip", members)
+    run = subprocess.run([sys.executable, "-c", _NO_TIFFFILE, str(path)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["after_read"] is False
+    assert out["X"] == [2, 4, 12, 10] and out["channels"] == ["DAPI", "007"]
+    np.testing.assert_array_equal(np.array(out["plane"]), project.X[1, 2])
+    np.testing.assert_array_equal(np.array(out["labels"]), np.asarray(dlformats.read(tmp_path / "full.zip").y[0, 1]))
+    assert out["after_plane"] is True
+
+
+@needs_fixtures
+def test_deepcell_label_projects_read_without_tifffile():
+    # Every TIFF DeepCell Label wrote in the fixtures is a simple OME-TIFF.  spots.zip is left out:
+    # its cells.json has no "c", so the labels' pixels are read to find each cell's feature.
+    names = [n for n in sorted(EXPECTED) if not n.endswith("spots.zip")]
+    code = (
+        "import json, sys, warnings, dlformats\n"
+        "warnings.simplefilter('ignore')\n"
+        "shapes = [[list(p.X.shape), list(p.y.shape)] for p in map(dlformats.read, sys.argv[1:])]\n"
+        "print(json.dumps({'tifffile': 'tifffile' in sys.modules, 'shapes': shapes}))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, *(str(DCL / n) for n in names)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["tifffile"] is False
+    assert out["shapes"] == [[list(EXPECTED[n][0]), list(EXPECTED[n][2])] for n in names]
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [('SizeX="5"', 'SizeX="6"'), ('Type="uint8"', 'Type="uint16"'), ('SizeZ="2"', 'SizeZ="3"'), ('IFD="0"', 'IFD="1"')],
+)
+def test_a_member_whose_ome_xml_disagrees_with_its_tags_errs_or_reads_right(old, new, tmp_path):
+    # The hand parse leaves such a member to tifffile's series: a typed error or the right pixels.
+    data = np.arange(2 * 4 * 5, dtype=np.uint8).reshape(2, 4, 5)
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">'
+        '<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYZCT" Type="uint8" SizeX="5" SizeY="4" '
+        'SizeZ="2" SizeC="1" SizeT="1"><Channel ID="Channel:0" SamplesPerPixel="1"/>'
+        '<TiffData IFD="0" PlaneCount="2"/></Pixels></Image></OME>'
+    )
+    assert old in xml
+    raw = io.BytesIO()
+    tifffile.imwrite(raw, data, photometric="minisblack", metadata=None, description=xml.replace(old, new))
+    path = _zip(tmp_path / "p.zip", {"X.ome.tiff": raw.getvalue(), "cells.json": b"[]"})
+    try:
+        X = np.asarray(dlformats.read(path).X)
+    except dlformats.DLFormatsError as err:
+        assert err.path == str(path) and err.member == "X.ome.tiff"
+    else:
+        np.testing.assert_array_equal(X, data[np.newaxis])
+
+
+@pytest.mark.parametrize("read_a_plane", [False, True])
+def test_the_open_file_lives_as_long_as_the_arrays_whether_or_not_a_plane_was_read(tmp_path, read_a_plane):
+    import gc
+    import pickle
+    import weakref
+
+    from dlformats.sources import open_source
+
+    project = testing.make_project(frames=3)
+    dlformats.write(project, tmp_path / "p.zip")
+    source = open_source(tmp_path / "p.zip")
+    back = dlformats.read(source)
+    opened = weakref.ref(source.file)
+    source.close()
+    if read_a_plane:
+        np.testing.assert_array_equal(back.X[1, 2], project.X[1, 2])
+    gc.collect()
+    assert opened() is not None  # the lazy arrays still read it
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(back.X)
+    np.testing.assert_array_equal(back.X[0, 1], project.X[0, 1])
+    del back
+    gc.collect()
+    assert opened() is None  # nothing reads it any more: its descriptor is closed
