@@ -639,7 +639,7 @@ def _cell_problems(
             problems.append(Problem("cells", f"{text}: value and cell must be positive"))
         if repeat[i]:
             problems.append(Problem("cells", f"{text} is listed more than once", "warning"))
-    return problems, set(np.unique(cell).tolist()) if ids else set()
+    return problems, set(_unique_ints(cell).tolist()) if ids else set()
 
 
 def _cell_problems_slow(
@@ -663,6 +663,19 @@ def _cell_problems_slow(
         seen.add(cell)
         known.add(cell.cell)
     return problems, known
+
+
+def _unique_ints(values: Any) -> Any:
+    """The sorted distinct values of a 1-D integer array (``np.unique``), by counting when the values
+    span a range no wider than a few times their number (cell ids usually do), else by sorting."""
+    import numpy as np
+
+    if len(values) == 0:
+        return np.unique(values)
+    low, high = int(values.min()), int(values.max())
+    if high - low < 4 * len(values) + 1024:
+        return np.flatnonzero(np.bincount(values - low)).astype(values.dtype) + low
+    return np.unique(values)
 
 
 def _repeated_rows(cols: list[Any]) -> Any:
@@ -1076,8 +1089,7 @@ class CellTable(Sequence[Cell]):
             return 0
         # flat sorts: an order of magnitude faster than ``np.unique(..., axis=1)`` on a 2-row stack
         if self.c.min() == self.c.max():
-            key = np.sort(self.cell)
-            return int(np.count_nonzero(key[1:] != key[:-1])) + 1
+            return len(_unique_ints(self.cell))
         order = np.lexsort((self.cell, self.c))
         c, cell = self.c[order], self.cell[order]
         return int(np.count_nonzero((c[1:] != c[:-1]) | (cell[1:] != cell[:-1]))) + 1
