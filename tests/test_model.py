@@ -186,3 +186,38 @@ def test_export_rule_matches_slow_reference(data):
     plan = plan_export(cells)
     for c, t in itertools.product(range(y.shape[0]), range(y.shape[1])):
         np.testing.assert_array_equal(plan.apply(y[c, t], c, t), out[c, t])
+
+
+_cell_rows = st.lists(
+    st.tuples(st.integers(1, 40), st.integers(-3, 2**40), st.integers(0, 30), st.integers(0, 2)), max_size=300
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_cell_rows)
+def test_distinct_cells_and_frame_spans_match_a_plain_count(rows):
+    """The vectorised counts behind ``info`` and the division-timing check agree with set arithmetic."""
+    from dlformats.model import CellTable, _frame_spans, _unique_ints
+
+    table = CellTable([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows])
+    assert table.distinct() == len({(c, cell) for _, cell, _, c in rows})
+    single = CellTable(table.value, table.cell, table.t, np.zeros(len(rows), np.int64))
+    assert single.distinct() == len({cell for _, cell, _, _ in rows})
+    spans: dict[int, list[int]] = {}
+    for _, cell, t, _ in rows:
+        spans.setdefault(cell, []).append(t)
+    assert _frame_spans(table) == {cell: (min(ts), max(ts)) for cell, ts in spans.items()}
+    assert _unique_ints(table.cell).tolist() == sorted(spans)
+
+
+def test_division_timing_from_listed_cells():
+    """A parent still present where its daughters are, and a daughter appearing late, are reported."""
+    cells = [Cell(1, 1, t, 0) for t in range(3)] + [Cell(2, 2, t, 0) for t in (2, 3)] + [Cell(3, 3, 3, 0)]
+    y = np.zeros((1, 4, 4, 4), np.int32)
+    for c in cells:
+        y[0, c.t, c.value - 1, 0] = c.value
+    project = Project(y=y, cells=cells, divisions=[Division(1, [2, 3], 2)])
+    messages = [p.message for p in project.validate(pixels=False) if p.part == "divisions"]
+    assert any("parent 1 is still present at frame 2" in m for m in messages), messages
+    assert any("daughter 3 first appears at frame 3" in m for m in messages), messages
+    assert not any("daughter 2 first appears" in m for m in messages), messages
