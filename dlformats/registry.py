@@ -107,15 +107,16 @@ def _entry_points(group: str) -> list[_EntryPoint]:
     command 30 ms of start-up): ``*.dist-info`` and ``*.egg-info`` folders of each
     folder on ``sys.path``, their ``entry_points.txt``, and the ``Name`` and ``Version``
     headers of the distributions that have the group.  Where that is not everything
-    (a zip or other non-folder on ``sys.path``, a meta-path finder of distributions
-    other than the standard one), :mod:`importlib.metadata` answers instead.
+    (a zip, an old ``.egg`` or another non-folder on ``sys.path``, a meta-path finder of
+    distributions other than the standard one), :mod:`importlib.metadata` answers instead.
     """
     import importlib.machinery
     import sys
 
     finders = [f for f in sys.meta_path if hasattr(f, "find_distributions")]
     if finders != [importlib.machinery.PathFinder] or any(
-        entry and not os.path.isdir(entry) and os.path.exists(entry) for entry in sys.path
+        entry.lower().endswith(".egg") or (entry and not os.path.isdir(entry) and os.path.exists(entry))
+        for entry in sys.path
     ):
         return _entry_points_by_metadata(group)
     out: list[_EntryPoint] = []
