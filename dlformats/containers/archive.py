@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import io
 import stat
+import threading
 import unicodedata
 import zipfile
 import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from ..errors import CorruptFileError, DLFormatsError, UnsafeArchiveError, UnsupportedFeatureError
+from ..errors import CorruptFileError, DLFormatsError, UnsafeArchiveError, UnsupportedFeatureError, environment_error
 
 if TYPE_CHECKING:
     import bz2
@@ -390,6 +391,207 @@ class _TarPieces:
         self._fh.close()
 
 
+_SEGMENT = 4 << 20
+"""Content bytes between two checkpoints of a :class:`SeekableMember` (and the size of each cached block)."""
+_CACHED_SEGMENTS = 2  # inflated segments kept: a TIFF page's IFD and its pixels often straddle a boundary
+
+
+class SeekableMember(io.RawIOBase):
+    """A deflated zip member as a read-only, seekable file, inflated on demand in bounded memory.
+
+    Nothing is written anywhere and the member is never held whole.  When opened, the
+    member is inflated once from start to end, a bounded step at a time (the index
+    pass): it must give exactly its declared ``file_size`` bytes with the CRC-32 the
+    archive records, else :class:`~dlformats.errors.CorruptFileError` naming the file
+    and the member.  Every ``segment`` bytes of content (4 MiB by default) the pass
+    saves a checkpoint: the content offset, the offset of the next compressed byte and
+    a copy of the inflater's state (``zlib.decompressobj().copy()``: its 32 KiB window
+    and state, about 40 KiB), plus the CRC-32 of the segment that follows.  A 500 MB
+    member has some 120 checkpoints, about 5 MB.
+
+    A read at content offset ``p`` starts from the checkpoint of ``p``'s segment and
+    inflates that segment (at most ``segment`` bytes, checked against the CRC-32 saved
+    for it, so a file changed in place since it was opened is noticed); the last
+    :data:`_CACHED_SEGMENTS` segments are kept, so sequential reads and repeated reads
+    of one plane inflate each segment once.  So memory is bounded by the checkpoints
+    plus ``_CACHED_SEGMENTS`` segments, whatever the member's size.
+
+    Compressed bytes are read by position through the handle given (from
+    ``Source.open()``: the archive's one open file, never its path again); the handle
+    is closed with this object.  One lock guards position, cache and handle, so one
+    object can be shared between threads (each read is whole under the lock).
+    """
+
+    def __init__(
+        self, fh: BinaryIO, offset: int, info: zipfile.ZipInfo, *, path: str, member: str, segment: int = _SEGMENT
+    ) -> None:
+        super().__init__()
+        if info.compress_type != zipfile.ZIP_DEFLATED:
+            raise ValueError("SeekableMember reads deflated members only")
+        self.size = info.file_size
+        """The member's content size in bytes (as declared, and checked when opened)."""
+        self._fh = fh
+        self._start = offset
+        self._csize = info.compress_size
+        self._crc = info.CRC
+        self._segment = max(1, segment)
+        self._where = {"path": path, "member": member}
+        self._lock = threading.Lock()
+        self._pos = 0
+        # per segment: (compressed offset of its first unconsumed byte, inflater state there, its CRC-32)
+        self._checkpoints: list[tuple[int, Any, int]] = []
+        self._cache: dict[int, bytes] = {}
+        try:
+            self._index()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- compressed bytes
+    def _raw(self, at: int, size: int) -> bytes:
+        """Up to ``size`` compressed bytes from offset ``at`` of the member's compressed data."""
+        size = min(size, self._csize - at)
+        if size <= 0:
+            return b""
+        try:
+            self._fh.seek(self._start + at)
+            return self._fh.read(size)
+        except OSError as exc:
+            err = environment_error(exc, path=self._where["path"], doing="reading")
+            if err is not None:
+                raise err from exc
+            raise CorruptFileError(f"cannot read member: {exc}", **self._where) from exc
+
+    def _corrupt(self, message: str) -> CorruptFileError:
+        return CorruptFileError(message, **self._where)
+
+    def _inflate(self, d: Any, at: int, want: int, *, more: bool) -> tuple[list[bytes], int]:
+        """Inflate ``want`` bytes with ``d`` from compressed offset ``at``, as pieces of at most
+        :data:`_CHUNK`; returns them and the offset of the first compressed byte not consumed.
+        With ``more``, one byte beyond ``want`` is asked for at the end (a member holding more
+        than it declares)."""
+        pieces: list[bytes] = []
+        got = 0
+        tail = b""
+        while not d.eof:
+            step = min(_CHUNK, want - got)
+            if step == 0:
+                if not more:
+                    break
+                step = 1
+            if not tail:
+                tail = self._raw(at, _IN_CHUNK)
+                at += len(tail)
+                if not tail:
+                    break  # the compressed data ends before the deflate stream does
+            try:
+                out = d.decompress(tail, step)
+            except zlib.error as exc:
+                raise self._corrupt(f"cannot decompress member: {exc}") from exc
+            tail = d.unconsumed_tail
+            if out:
+                if got + len(out) > want:
+                    raise self._corrupt(f"member holds more than its declared {self.size:,} bytes")
+                pieces.append(out)
+                got += len(out)
+        return pieces, at - len(tail)
+
+    def _index(self) -> None:
+        """Inflate the whole member once, checking its size and CRC-32, saving a checkpoint per segment."""
+        d = zlib.decompressobj(-zlib.MAX_WBITS)
+        at = 0
+        crc = 0
+        for start in range(0, max(self.size, 1), self._segment):
+            want = min(self._segment, self.size - start)
+            self._checkpoints.append((at, d.copy(), crc))
+            pieces, at = self._inflate(d, at, want, more=start + want >= self.size)
+            got = 0
+            for piece in pieces:
+                crc = zlib.crc32(piece, crc)
+                got += len(piece)
+            del pieces
+            if got < want:
+                raise self._corrupt(f"member ends after {start + got:,} of its {self.size:,} bytes")
+        if crc != self._crc:
+            raise self._corrupt(f"bad CRC-32 {crc:08x}, the archive says {self._crc:08x}")
+        if self.size == 0:
+            self._checkpoints.clear()
+
+    def _block(self, index: int) -> bytes:
+        """Segment ``index`` of the content, inflated from its checkpoint (or from the cache)."""
+        block = self._cache.pop(index, None)
+        if block is None:
+            at, state, crc = self._checkpoints[index]
+            start = index * self._segment
+            want = min(self._segment, self.size - start)
+            pieces, _ = self._inflate(state.copy(), at, want, more=False)
+            block = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            del pieces
+            end_crc = self._checkpoints[index + 1][2] if index + 1 < len(self._checkpoints) else self._crc
+            if len(block) != want or zlib.crc32(block, crc) != end_crc:
+                raise self._corrupt("the member's content differs from what was read when it was opened")
+            while len(self._cache) >= _CACHED_SEGMENTS:
+                del self._cache[next(iter(self._cache))]
+        self._cache[index] = block  # most recently used last
+        return block
+
+    # -- io.RawIOBase
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        self._checkclosed()
+        return self._pos
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        """Move to content offset ``pos`` (from the start, the current position or the end)."""
+        with self._lock:
+            self._checkclosed()
+            if whence == io.SEEK_CUR:
+                pos += self._pos
+            elif whence == io.SEEK_END:
+                pos += self.size
+            elif whence != io.SEEK_SET:
+                raise ValueError(f"invalid whence {whence}")
+            if pos < 0:
+                raise ValueError(f"negative seek position {pos}")
+            self._pos = pos
+            return pos
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill ``buffer`` from the current position; short only at the end of the member."""
+        view = memoryview(buffer).cast("B")
+        with self._lock:
+            self._checkclosed()
+            pos = self._pos
+            want = max(0, min(len(view), self.size - pos))
+            done = 0
+            while done < want:
+                index, skip = divmod(pos + done, self._segment)
+                block = self._block(index)
+                n = min(want - done, len(block) - skip)
+                view[done : done + n] = block[skip : skip + n]
+                done += n
+            self._pos = pos + done
+            return done
+
+    def _checkclosed(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on a closed member")
+
+    def close(self) -> None:
+        """Release the checkpoints, the cache and the file handle."""
+        if not self.closed:
+            with self._lock:
+                self._checkpoints = []
+                self._cache = {}
+                self._fh.close()
+        super().close()
+
+
 class SafeZip:
     """A zip archive opened for safe, in-memory reading.
 
@@ -465,6 +667,25 @@ class SafeZip:
             member=name,
             crc=info.CRC,
         )
+
+    def open_seekable(self, name: str, *, segment: int = _SEGMENT) -> SeekableMember:
+        """A read-only, seekable file over deflated member ``name``, inflated on demand (see
+        :class:`SeekableMember`): the member is inflated once here, checked, and never held whole.
+
+        Its declared size is checked against ``total_bytes`` (it streams; ``member_bytes``
+        bounds what is held whole).  Close it (or use it as a context manager) when done.
+
+        Raises:
+            ValueError: the member is not deflated (a stored one has :meth:`stored_range`).
+            CorruptFileError: the member does not inflate to its declared size and CRC-32.
+            LimitExceededError: the declared size exceeds ``total_bytes``.
+        """
+        info = self.info(name)
+        if info.compress_type != zipfile.ZIP_DEFLATED:
+            raise ValueError(f"member {name!r} is not deflated")
+        self.limits.check("total_bytes", info.file_size, "archive member too large", path=self.source.name, member=name)
+        offset = self._data_offset(info, name)
+        return SeekableMember(self.source.open(), offset, info, path=self.source.name, member=name, segment=segment)
 
     def read(self, name: str, *, limit: str | None = None) -> bytes:
         """Decompress member ``name`` into memory.
@@ -828,7 +1049,7 @@ class SafeTar:
         self.close()
 
 
-__all__ = ["MemberStream", "SafeTar", "SafeZip", "TarMember", "refuse_nested"]
+__all__ = ["MemberStream", "SafeTar", "SafeZip", "SeekableMember", "TarMember", "refuse_nested"]
 
 
 def _fast_crc32(data: bytes) -> int:

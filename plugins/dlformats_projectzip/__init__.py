@@ -78,13 +78,33 @@ def _sniff(source: Source) -> bool | None:
 
 
 # ------------------------------------------------------------------ reading
+SEEKABLE_ABOVE = 32 << 20
+"""Deflated TIFF members larger than this (bytes of content) are inflated on demand, never held whole."""
+
+
 def _tiff_location(archive: SafeZip, name: str, source: Source) -> dict[str, Any]:
-    """Where a TIFF member's bytes are: in place when stored uncompressed in a zip on disk, else in memory."""
+    """Where a TIFF member's bytes are, and how they are read.
+
+    * stored uncompressed in a zip on disk: in place, through a handle on the archive's open file;
+    * deflated, up to :data:`SEEKABLE_ABOVE` and ``member_bytes``: inflated whole into memory
+      (libdeflate, the fastest path for the usual small project);
+    * deflated and larger: a :class:`~dlformats.containers.archive.SeekableMember`, inflated once
+      to check it and then on demand from checkpoints, in bounded memory (so ``member_bytes``
+      does not apply; ``total_bytes`` does), nothing written to disk;
+    * anything else (bzip2, LZMA, stored in an in-memory zip): whole in memory, within ``member_bytes``.
+    """
+    import zipfile
+
     stored = archive.stored_range(name) if source.file is not None else None
     if stored is not None:
         offset, size = stored
         # a handle over the archive's own open file: never the path, which may name another file by now
         return {"fh": source.open(), "offset": offset, "size": size}
+    info = archive.info(name)
+    if info.compress_type == zipfile.ZIP_DEFLATED and (
+        info.file_size > SEEKABLE_ABOVE or info.file_size > source.limits.member_bytes
+    ):
+        return {"fh": archive.open_seekable(name)}
     return {"fh": io.BytesIO(archive.read(name))}
 
 
