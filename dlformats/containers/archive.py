@@ -668,12 +668,13 @@ class SafeZip:
             crc=info.CRC,
         )
 
-    def open_seekable(self, name: str, *, segment: int = _SEGMENT) -> SeekableMember:
+    def open_seekable(self, name: str, *, segment: int | None = None) -> SeekableMember:
         """A read-only, seekable file over deflated member ``name``, inflated on demand (see
         :class:`SeekableMember`): the member is inflated once here, checked, and never held whole.
 
         Its declared size is checked against ``total_bytes`` (it streams; ``member_bytes``
-        bounds what is held whole).  Close it (or use it as a context manager) when done.
+        bounds what is held whole).  ``segment``: content bytes between checkpoints
+        (default :data:`_SEGMENT`, 4 MiB).  Close it (or use it as a context manager) when done.
 
         Raises:
             ValueError: the member is not deflated (a stored one has :meth:`stored_range`).
@@ -685,7 +686,9 @@ class SafeZip:
             raise ValueError(f"member {name!r} is not deflated")
         self.limits.check("total_bytes", info.file_size, "archive member too large", path=self.source.name, member=name)
         offset = self._data_offset(info, name)
-        return SeekableMember(self.source.open(), offset, info, path=self.source.name, member=name, segment=segment)
+        return SeekableMember(
+            self.source.open(), offset, info, path=self.source.name, member=name, segment=segment or _SEGMENT
+        )
 
     def read(self, name: str, *, limit: str | None = None) -> bytes:
         """Decompress member ``name`` into memory.

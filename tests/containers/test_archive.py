@@ -9,8 +9,11 @@ import tarfile
 import tracemalloc
 import warnings
 import zipfile
+import zlib
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from dlformats.containers import archive as archive_module
 from dlformats.containers.archive import SafeTar, SafeZip
@@ -444,3 +447,131 @@ def test_read_json_finds_a_member_by_name_and_parses_it_strictly():
         assert (info.value.path, info.value.member) == ("p.zip", "bad.json")
         with pytest.raises(LimitExceededError, match="json_bytes"):
             archive.read_json("big.json")
+
+
+# ------------------------------------------------------------------ deflated members read by position
+def _mostly_zeros(size: int, seed: int = 0) -> bytes:
+    """``size`` bytes of zeros with runs of noise: compresses well, yet every segment differs."""
+    import random
+
+    rng = random.Random(seed)
+    out = bytearray(size)
+    for at in range(0, size, 4099):
+        out[at : at + 64] = rng.randbytes(min(64, size - at))
+    return bytes(out)
+
+
+SEEK_CONTENT = _mostly_zeros(300_001)
+SEEK_SEGMENT = 10_000  # 31 checkpoints over SEEK_CONTENT
+SEEK_ZIP = _zip({"dir/a.bin": SEEK_CONTENT})
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    reads=st.lists(
+        st.tuples(st.integers(0, len(SEEK_CONTENT) + 50), st.integers(0, 3 * SEEK_SEGMENT)), min_size=1, max_size=8
+    )
+)
+@example(reads=[(SEEK_SEGMENT - 3, 6), (len(SEEK_CONTENT) - 5, 100), (0, 0), (2 * SEEK_SEGMENT, SEEK_SEGMENT)])
+@example(reads=[(len(SEEK_CONTENT), 10), (SEEK_SEGMENT * 30, 2 * SEEK_SEGMENT), (1, len(SEEK_CONTENT))])
+def test_a_deflated_member_reads_at_any_offset_like_its_inflated_bytes(reads):
+    with SafeZip(open_source(SEEK_ZIP, name="a.zip")) as archive:
+        with archive.open_seekable("a.bin", segment=SEEK_SEGMENT) as fh:
+            assert fh.seekable() and fh.readable() and fh.size == len(SEEK_CONTENT)
+            for offset, length in reads:
+                assert fh.seek(offset) == offset
+                assert fh.read(length) == SEEK_CONTENT[offset : offset + length]
+                assert fh.tell() == min(offset + length, max(offset, len(SEEK_CONTENT)))
+
+
+def test_a_deflated_member_reads_like_a_file():
+    with SafeZip(open_source(SEEK_ZIP, name="a.zip")) as archive:
+        with archive.open_seekable("a.bin", segment=SEEK_SEGMENT) as fh:
+            assert fh.seek(-10, io.SEEK_END) == len(SEEK_CONTENT) - 10
+            assert fh.read() == SEEK_CONTENT[-10:]
+            fh.seek(5)
+            assert fh.seek(7, io.SEEK_CUR) == 12
+            buffer = bytearray(SEEK_SEGMENT * 2 + 1)
+            assert fh.readinto(buffer) == len(buffer) and buffer == SEEK_CONTENT[12 : 12 + len(buffer)]
+            fh.seek(0)
+            assert fh.read() == SEEK_CONTENT
+        with pytest.raises(ValueError):
+            fh.read(1)  # closed
+
+
+def test_a_deflated_member_read_by_position_is_checked_when_opened():
+    good = _zip({"a.bin": SEEK_CONTENT})
+    bad_crc = bytearray(good)
+    bad_crc[bad_crc.find(b"PK\x01\x02") + 16] ^= 1  # the central directory's CRC-32
+    damaged = bytearray(good)
+    damaged[100:140] = bytes(40)  # inside the deflate stream
+    for broken, message in (
+        (_declare(good, "a.bin", len(SEEK_CONTENT) - 1), "more than its declared"),
+        (_declare(good, "a.bin", len(SEEK_CONTENT) - SEEK_SEGMENT), "more than its declared"),
+        (_declare(good, "a.bin", len(SEEK_CONTENT) + 1), "ends after 300,001 of its 300,002"),
+        (_declare(good, "a.bin", 10 * len(SEEK_CONTENT)), "ends after 300,001"),
+        (bytes(bad_crc), "bad CRC"),
+        (bytes(damaged), "decompress|CRC|ends after|more than"),
+    ):
+        with SafeZip(open_source(broken, name="a.zip")) as archive:
+            with pytest.raises(CorruptFileError, match=message) as info:
+                archive.open_seekable("a.bin", segment=SEEK_SEGMENT)
+        assert (info.value.path, info.value.member) == ("a.zip", "a.bin")
+
+
+def test_a_deflated_member_read_by_position_is_bounded_by_total_bytes_only():
+    limits = Limits(member_bytes=len(SEEK_ZIP), total_bytes=len(SEEK_CONTENT))  # the zip in memory: 6 kB
+    with SafeZip(open_source(SEEK_ZIP, name="a.zip", limits=limits)) as archive:
+        with archive.open_seekable("a.bin") as fh:
+            assert fh.read() == SEEK_CONTENT
+    with SafeZip(open_source(SEEK_ZIP, name="a.zip", limits=Limits(total_bytes=1000))) as archive:
+        with pytest.raises(LimitExceededError) as info:
+            archive.open_seekable("a.bin")
+    assert (info.value.limit, info.value.member) == ("total_bytes", "a.bin")
+    with SafeZip(open_source(_zip({"a.bin": b"abc"}, zipfile.ZIP_STORED))) as archive:
+        with pytest.raises(ValueError, match="not deflated"):
+            archive.open_seekable("a.bin")
+
+
+_SEEK_MEMORY_CHILD = """
+import json, random, resource, sys, zlib
+from dlformats.containers.archive import SafeZip
+from dlformats.sources import open_source
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+with SafeZip(open_source(sys.argv[1])) as archive, archive.open_seekable("big.bin") as fh:
+    crc = 0
+    while piece := fh.read(1 << 20):
+        crc = zlib.crc32(piece, crc)
+    rng = random.Random(0)
+    for _ in range(50):
+        fh.seek(rng.randrange(fh.size))
+        fh.read(3 << 20)
+    size = fh.size
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"before": before, "peak": peak, "crc": crc, "size": size}))
+"""
+
+
+def test_a_200_mb_deflated_member_is_read_in_bounded_memory(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    block = bytearray(1 << 20)
+    block[:4096] = _mostly_zeros(4096, seed=1)
+    blocks = 200
+    path = tmp_path / "big.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf, zf.open("big.bin", "w") as out:
+        for _ in range(blocks):
+            out.write(block)
+    crc = 0
+    for _ in range(blocks):
+        crc = zlib.crc32(block, crc)
+    done = subprocess.run(
+        [sys.executable, "-c", _SEEK_MEMORY_CHILD, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    outcome = json.loads(done.stdout.splitlines()[-1])
+    assert (outcome["size"], outcome["crc"]) == (blocks << 20, crc)
+    growth = outcome["peak"] - outcome["before"]
+    assert growth < 40 << 20, f"reading a {blocks} MiB member grew the peak by {growth / (1 << 20):.0f} MiB"
