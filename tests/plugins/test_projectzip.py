@@ -460,3 +460,108 @@ def test_the_open_file_lives_as_long_as_the_arrays_whether_or_not_a_plane_was_re
     del back
     gc.collect()
     assert opened() is None  # nothing reads it any more: its descriptor is closed
+
+
+# ------------------------------------------------------------------ TIFF members deflated in the zip
+def _deflated_copy(src: Path, dst: Path) -> Path:
+    """``src`` rewritten the way DeepCell Label writes its project zips: every member deflated."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info.filename))
+    return dst
+
+
+def _deflated_project(tmp_path: Path, **shape: int) -> tuple[Project, Path]:
+    project = testing.make_project(**shape)
+    dlformats.write(project, tmp_path / "stored.zip", options={"image_compression": "none"})
+    return project, _deflated_copy(tmp_path / "stored.zip", tmp_path / "deflated.zip")
+
+
+def _planes_equal(got, want) -> None:
+    assert tuple(got.shape) == tuple(want.shape) and got.dtype == want.dtype
+    for c in range(want.shape[0]):
+        for t in range(want.shape[1]):
+            np.testing.assert_array_equal(np.asarray(got[c, t]), np.asarray(want[c, t]), err_msg=f"plane {c}, {t}")
+
+
+def test_a_deflated_image_over_member_bytes_is_read_plane_by_plane(tmp_path):
+    project, path = _deflated_project(tmp_path, channels=2, frames=6, height=64, width=48, dtype="uint16")
+    with zipfile.ZipFile(path) as zf:
+        x_size = zf.getinfo("X.ome.tiff").file_size
+        assert zf.getinfo("X.ome.tiff").compress_type == zipfile.ZIP_DEFLATED
+    limits = dlformats.Limits(member_bytes=x_size // 2)  # was: LimitExceededError naming member_bytes
+    back = dlformats.read(path, limits=limits)
+    _planes_equal(back.X, project.X)
+    _planes_equal(back.y, project.y)
+    assert {c.cell for c in back.cells} == {c.cell for c in project.cells}
+
+
+def test_threads_share_a_project_read_from_deflated_members(tmp_path, monkeypatch):
+    import random
+    import threading
+
+    import dlformats_projectzip
+
+    from dlformats.containers import archive
+
+    project, path = _deflated_project(tmp_path, channels=3, frames=10, height=64, width=40, features=2, seed=5)
+    monkeypatch.setattr(dlformats_projectzip, "SEEKABLE_ABOVE", 0)
+    monkeypatch.setattr(archive, "_SEGMENT", 5000)  # many checkpoints: threads cross them all the time
+    back = dlformats.read(path)
+    want = {"X": np.asarray(project.X), "y": np.asarray(project.y)}
+    errors: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def work(seed: int) -> None:
+        rng = random.Random(seed)
+        barrier.wait()
+        for _ in range(40):
+            part = rng.choice(["X", "y"])
+            c, t = rng.randrange(want[part].shape[0]), rng.randrange(want[part].shape[1])
+            try:
+                plane = np.asarray(getattr(back, part)[c, t])
+            except Exception as exc:  # noqa: BLE001 - every failure is counted and shown
+                errors.append(f"{part}[{c}, {t}]: {type(exc).__name__}: {exc}")
+                continue
+            if not np.array_equal(plane, want[part][c, t]):
+                errors.append(f"{part}[{c}, {t}] wrong")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [], errors[:3]
+
+
+@needs_fixtures
+def test_fixtures_read_the_same_through_deflated_members_read_by_position(monkeypatch):
+    import dlformats_projectzip
+
+    from dlformats.containers import archive
+
+    def read_all():
+        out = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DLFormatsWarning)
+            for name in EXPECTED:
+                project = dlformats.read(DCL / name)
+                out[name] = (np.asarray(project.X), np.asarray(project.y))
+        return out
+
+    before = read_all()
+    opened: list[str] = []
+    real = archive.SafeZip.open_seekable
+
+    def counted(self, name, **kwargs):
+        opened.append(name)
+        return real(self, name, **kwargs)
+
+    monkeypatch.setattr(archive.SafeZip, "open_seekable", counted)
+    monkeypatch.setattr(dlformats_projectzip, "SEEKABLE_ABOVE", 0)
+    monkeypatch.setattr(archive, "_SEGMENT", 1000)  # several checkpoints even in these small members
+    after = read_all()
+    assert len(opened) == 2 * (len(EXPECTED) - 1)  # every TIFF but rgb.zip's, stored in place
+    for name, (X, y) in before.items():
+        np.testing.assert_array_equal(after[name][0], X, err_msg=name)
+        np.testing.assert_array_equal(after[name][1], y, err_msg=name)
