@@ -64,7 +64,8 @@ class Limits:
             or other member decompressed to be parsed; ``.npy`` members are bounded by
             ``array_bytes`` instead, JSON and CSV ones by ``json_bytes`` and
             ``csv_bytes``), and largest in-memory source (bytes or a stream).
-            Default 256 MiB.
+            A deflated TIFF member of a project zip above it is not refused but read
+            in bounded memory, inflated on demand (``SeekableMember``).  Default 256 MiB.
         archive_entries: most members in a zip or tar archive.
         json_bytes: largest JSON document (up to ~50 times as much memory once
             parsed).  Default 8 MiB: a DeepCell Label ``cells.json`` of some 180,000
