@@ -493,6 +493,21 @@ def _check_page(
         )
     chunk_bytes = math.prod(int(n) for n in page.chunks) * np.dtype(page.dtype).itemsize
     limits.check("array_bytes", chunk_bytes, f"TIFF tile or strip of page {index} too large", **where)
+    # tifffile reads each strip or tile at the byte count its tags declare: one past the end of the
+    # file would ask for that many bytes (a fuzzed StripByteCounts of 4e9 raised a bare MemoryError)
+    size = getattr(getattr(page.parent, "filehandle", None), "size", None)
+    offsets = np.asarray(page.dataoffsets, np.uint64)  # tag values: 0 ... 2**64 - 1
+    counts = np.asarray(page.databytecounts, np.uint64)
+    if size is not None and len(counts) == len(offsets) and len(counts):
+        end = np.uint64(int(size))
+        outside = (counts > 0) & ((offsets > end) | (counts > end - np.minimum(offsets, end)))
+        if bool(outside.any()):
+            k = int(np.flatnonzero(outside)[0])
+            raise CorruptFileError(
+                f"page {index}: strip or tile {k} of {int(counts[k]):,} bytes at offset {int(offsets[k]):,} "
+                f"lies outside the TIFF ({int(size):,} bytes)",
+                **where,
+            )
 
 
 class TiffSeriesArray:

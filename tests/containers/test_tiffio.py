@@ -442,3 +442,46 @@ def test_first_plane_read_by_8_threads_at_once_opens_tifffile_once(tmp_path, tif
         opened_before = len(tifffile_opens)
         assert _first_reads_at_once(planes, data, 8) == []
         assert len(tifffile_opens) - opened_before == 1
+
+
+def _huge_strip_count(data: bytes, page: int) -> bytes:
+    """``data`` (a TIFF) with page ``page``'s first StripByteCounts value set to 0xFFFFFFF0."""
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        tag = tif.pages[page].tags["StripByteCounts"]
+        at = tag.valueoffset if tag.count > 1 else tag.offset + 8  # inline value: after code, type, count
+        kind = tag.dtype
+    out = bytearray(data)
+    struct.pack_into("<I" if kind == 4 else "<H", out, at, 0xFFFFFFF0 if kind == 4 else 0xFFF0)
+    return bytes(out)
+
+
+@pytest.mark.parametrize("how", ["project zip", "tiff file"])
+def test_strip_byte_count_past_the_end_is_refused_not_allocated(tmp_path, how):
+    """A fuzzed StripByteCounts far past the end made tifffile ask for that many bytes (a bare MemoryError)."""
+    import zipfile
+
+    import dlformats
+    from dlformats import Project
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 5, (1, 3, 32, 48), dtype=np.int32)
+    if how == "project zip":
+        good = tmp_path / "good.zip"
+        dlformats.write(Project(X=y[:, :, :, :].astype(np.uint8), y=y), good)
+        with zipfile.ZipFile(good) as zf:
+            members = {i.filename: zf.read(i.filename) for i in zf.infolist()}
+        members["y.ome.tiff"] = _huge_strip_count(members["y.ome.tiff"], 1)
+        path = tmp_path / "bad.zip"
+        with zipfile.ZipFile(path, "w") as zf:
+            for name, data in members.items():
+                zf.writestr(name, data)
+        read = lambda: np.asarray(dlformats.read(path).y)  # noqa: E731
+    else:
+        buffer = io.BytesIO()
+        tifffile.imwrite(buffer, y[0].astype(np.uint16), photometric="minisblack")
+        path = tmp_path / "bad.tif"
+        path.write_bytes(_huge_strip_count(buffer.getvalue(), 1))
+        read = lambda: np.asarray(dlformats.read(path, axes="TYX").X)  # noqa: E731
+    with pytest.raises(CorruptFileError) as info:
+        read()
+    assert "lies outside the TIFF" in str(info.value) and info.value.path == str(path)
