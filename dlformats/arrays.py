@@ -16,6 +16,7 @@ Nothing is read until a plane is asked for; ``LazyArray[c, t]`` reads one plane.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -71,6 +72,7 @@ class LazyArray:
             float planes must hold whole numbers within int32 (else
             :class:`~dlformats.errors.CorruptFileError`).
         frame_axis: which source axis became frames (``"T"``, ``"Z"`` or ``"B"``).
+        ndim, size, nbytes: as numpy's (4; elements; bytes once read).
         limits: when given, ``numpy.asarray(view)`` first checks the whole array's
             size against ``limits.array_bytes`` (planes are always allowed).
     """
@@ -151,6 +153,16 @@ class LazyArray:
 
     def __len__(self) -> int:
         return self.shape[0]
+
+    @property
+    def size(self) -> int:
+        """Number of elements, as numpy's ``ndarray.size``."""
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the whole array takes once read (``numpy.asarray``), as numpy's ``ndarray.nbytes``."""
+        return self.size * self.dtype.itemsize
 
     def _source_index(self, c: int, t: int) -> tuple[Any, ...]:
         index: list[Any] = []

@@ -183,3 +183,12 @@ def test_leaving_a_prefetch_early_stops_its_thread():
     assert "endless-planes" in [t.name for t in threading.enumerate()]
     endless.close()
     assert "endless-planes" not in [t.name for t in threading.enumerate()]
+
+
+@pytest.mark.parametrize("labels", [False, True])
+def test_size_and_nbytes_are_numpys(labels):
+    """Code written for numpy arrays (``a.size``, ``a.nbytes``) works on a lazy project array unread."""
+    source = np.arange(2 * 3 * 5 * 7, dtype=np.uint16).reshape(3, 2, 5, 7)
+    view = LazyArray(source, "TCYX", labels=labels)
+    whole = np.asarray(view)
+    assert (view.ndim, view.size, view.nbytes) == (whole.ndim, whole.size, whole.nbytes)
