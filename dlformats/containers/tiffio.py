@@ -475,6 +475,35 @@ def series_array(series: Any, *, name: str, member: str | None = None, limits: L
     return TiffSeriesArray(series, name=name, member=member, limits=limits)
 
 
+_GUARDED = False
+
+
+def _lzw_decode(data: Any, *, out: Any = None, **kwargs: Any) -> Any:
+    """LZW decoding that sizes its own output: imagecodecs 2026.3's ``lzw_decode`` given an output
+    size (as tifffile gives it) crashes the interpreter (SIGSEGV) on some corrupt streams, while
+    without one it first measures the stream and refuses a corrupt one (``IMCD_LZW_CORRUPT``).
+    Costs a second pass over each LZW strip."""
+    import imagecodecs
+
+    decoded = imagecodecs.lzw_decode(data, **kwargs)
+    if isinstance(out, int) and len(decoded) > out:
+        return decoded[:out]  # what a bounded output would have held
+    return decoded
+
+
+def _guard_decoders() -> None:
+    """Have tifffile decode LZW through :func:`_lzw_decode` (once per process)."""
+    global _GUARDED
+    if _GUARDED:
+        return
+    import tifffile
+
+    codecs = getattr(tifffile.TIFF.DECOMPRESSORS, "_codecs", None)
+    if isinstance(codecs, dict):
+        codecs[5] = _lzw_decode
+    _GUARDED = True
+
+
 def _check_page(
     page: Any, index: int, shape: tuple[int, ...], dtype: Any, limits: Limits, where: dict[str, Any]
 ) -> None:
@@ -486,6 +515,7 @@ def _check_page(
     """
     import numpy as np
 
+    _guard_decoders()
     if tuple(page.shape) != shape or np.dtype(page.dtype) != dtype:
         raise CorruptFileError(
             f"page {index} declares shape {tuple(page.shape)} {page.dtype}, unlike the first page's {shape} {dtype}",

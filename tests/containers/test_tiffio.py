@@ -485,3 +485,35 @@ def test_strip_byte_count_past_the_end_is_refused_not_allocated(tmp_path, how):
     with pytest.raises(CorruptFileError) as info:
         read()
     assert "lies outside the TIFF" in str(info.value) and info.value.path == str(path)
+
+
+# Four bytes of pillow's tiled, planar LZW TIFF changed (found by fuzzing dlformats.read): imagecodecs'
+# lzw_decode, given the output size as tifffile gives it, crashed the interpreter (SIGSEGV).
+_LZW_CRASH = {331: 66, 2003: 159, 2691: 198, 3986: 28}
+
+
+def test_corrupt_lzw_strip_is_an_error_not_a_crash(tmp_path):
+    import subprocess
+    import sys
+
+    from dlformats.testing import fixtures_dir
+
+    root = fixtures_dir()
+    if root is None:
+        pytest.skip("../shared/fixtures is absent")
+    data = bytearray((root / "pillow" / "tiff_tiled_planar_lzw.tiff").read_bytes())
+    for at, value in _LZW_CRASH.items():
+        data[at] = value
+    path = tmp_path / "corrupt_lzw.tiff"
+    path.write_bytes(bytes(data))
+    script = (
+        "import sys, numpy, dlformats\n"
+        "try:\n"
+        "    numpy.asarray(dlformats.read(sys.argv[1]).X)\n"
+        "except dlformats.errors.CorruptFileError as exc:\n"
+        "    print('refused:', exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"the reader crashed (return code {done.returncode}): {done.stderr[-2000:]}"
+    assert "refused:" in done.stdout and "LZW" in done.stdout, done.stdout + done.stderr
+    assert "corrupt_lzw.tiff" in done.stdout
