@@ -478,17 +478,83 @@ def series_array(series: Any, *, name: str, member: str | None = None, limits: L
 _GUARDED = False
 
 
+def _lzw_schedule(early: bool) -> tuple[Any, Any]:
+    """Bit widths and bit offsets of the codes of one LZW run (the codes after a CLEAR), by index.
+
+    The first code after a CLEAR adds no table entry; each later one adds one, and the width
+    grows when the table reaches 511/1023/2047 entries (TIFF's "early change", MSB streams) or
+    512/1024/2048 (old LSB streams).  4,096 entries is the most a table holds.
+    """
+    import numpy as np
+
+    k = np.arange(_LZW_RUN, dtype=np.int64)
+    table = 258 + np.maximum(k - 1, 0)  # entries before code k is read
+    steps = (511, 1023, 2047) if early else (512, 1024, 2048)
+    widths = 9 + sum((table >= step).astype(np.int64) for step in steps)
+    return widths, np.concatenate(([0], np.cumsum(widths)[:-1]))
+
+
+_LZW_RUN = 4096 - 258 + 2  # codes of a run: the first, one per free table entry, and the CLEAR or EOI ending it
+_LZW_SCHEDULES: dict[bool, tuple[Any, Any]] = {}
+
+
+def _check_lzw(data: Any) -> None:
+    """Refuse an LZW stream whose first code after a CLEAR is not a literal byte (or EOI).
+
+    imagecodecs 2026.3 takes such a code as the start of a string it then reads from the
+    table entry the code names, which the CLEAR emptied: stale or never-set pointers, so
+    a corrupt strip crashed the interpreter (SIGSEGV, found by fuzzing) or worse.  Only the
+    code boundaries are walked, a run (CLEAR to CLEAR) at a time with numpy; codes beyond
+    the table are left to imagecodecs, which refuses them itself.
+    """
+    import numpy as np
+
+    raw = np.frombuffer(data, np.uint8)
+    if len(raw) < 2:
+        return
+    msb = not (raw[0] == 0 and raw[1] & 1)
+    if msb not in _LZW_SCHEDULES:
+        _LZW_SCHEDULES[msb] = _lzw_schedule(early=msb)
+    widths, offsets = _LZW_SCHEDULES[msb]
+    padded = np.concatenate((raw, np.zeros(4, np.uint8))).astype(np.uint32)
+    bits = len(raw) * 8
+    at = 9  # after the CLEAR the stream starts with (imagecodecs checks that one)
+    while at + 9 <= bits:
+        where = at + offsets
+        inside = where + widths <= bits
+        where, width = where[inside], widths[inside]
+        if not len(where):
+            return
+        byte, shift = where >> 3, where & 7
+        if msb:
+            word = (padded[byte] << 24) | (padded[byte + 1] << 16) | (padded[byte + 2] << 8) | padded[byte + 3]
+            codes = (word >> (32 - shift - width).astype(np.uint32)) & ((1 << width) - 1).astype(np.uint32)
+        else:
+            word = padded[byte] | (padded[byte + 1] << 8) | (padded[byte + 2] << 16) | (padded[byte + 3] << 24)
+            codes = (word >> shift.astype(np.uint32)) & ((1 << width) - 1).astype(np.uint32)
+        first = int(codes[0])
+        if first == 256:  # CLEAR again
+            at += 9
+            continue
+        if first == 257:
+            return  # EOI
+        if first > 255:
+            raise ValueError(f"corrupt LZW data: code {first} right after a CLEAR, where only a byte may come")
+        # a run ends at a CLEAR or EOI, or at a code beyond the table (which imagecodecs refuses)
+        table = 258 + np.maximum(np.arange(len(codes)) - 1, 0)
+        stops = np.flatnonzero((codes[1:] == 256) | (codes[1:] == 257) | (codes[1:] > table[1:])) + 1
+        if not len(stops) or int(codes[stops[0]]) != 256:
+            return  # EOI, a code imagecodecs refuses, or the data or table ending first
+        end = int(stops[0])
+        at = int(where[end] + width[end])
+
+
 def _lzw_decode(data: Any, *, out: Any = None, **kwargs: Any) -> Any:
-    """LZW decoding that sizes its own output: imagecodecs 2026.3's ``lzw_decode`` given an output
-    size (as tifffile gives it) crashes the interpreter (SIGSEGV) on some corrupt streams, while
-    without one it first measures the stream and refuses a corrupt one (``IMCD_LZW_CORRUPT``).
-    Costs a second pass over each LZW strip."""
+    """imagecodecs' LZW decoding, after :func:`_check_lzw` (see there why)."""
     import imagecodecs
 
-    decoded = imagecodecs.lzw_decode(data, **kwargs)
-    if isinstance(out, int) and len(decoded) > out:
-        return decoded[:out]  # what a bounded output would have held
-    return decoded
+    _check_lzw(data)
+    return imagecodecs.lzw_decode(data, out=out, **kwargs)
 
 
 def _guard_decoders() -> None:

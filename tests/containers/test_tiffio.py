@@ -517,3 +517,43 @@ def test_corrupt_lzw_strip_is_an_error_not_a_crash(tmp_path):
     assert done.returncode == 0, f"the reader crashed (return code {done.returncode}): {done.stderr[-2000:]}"
     assert "refused:" in done.stdout and "LZW" in done.stdout, done.stdout + done.stderr
     assert "corrupt_lzw.tiff" in done.stdout
+
+
+def _lzw_codes(codes: list[tuple[int, int]]) -> bytes:
+    """An MSB LZW stream of ``(code, width)`` pairs."""
+    bits = "".join(format(code, f"0{width}b") for code, width in codes)
+    bits += "0" * (-len(bits) % 8)
+    return int(bits, 2).to_bytes(len(bits) // 8, "big") if bits else b""
+
+
+def test_lzw_code_after_clear_must_be_a_byte():
+    """imagecodecs reads a string from the table entry such a code names (emptied by the CLEAR): refused first."""
+    good = _lzw_codes([(256, 9), (65, 9), (66, 9), (258, 9), (257, 9)])
+    tiffio._check_lzw(good)
+    assert imagecodecs_lzw(good) == b"ABAB"
+    for bad in (
+        [(256, 9), (300, 9), (65, 9), (257, 9)],  # right after the first CLEAR
+        [(256, 9), (65, 9), (66, 9), (256, 9), (258, 9), (257, 9)],  # after a later CLEAR
+        [(256, 9), (256, 9), (511, 9), (257, 9)],  # after repeated CLEARs
+    ):
+        with pytest.raises(ValueError, match="right after a CLEAR"):
+            tiffio._check_lzw(_lzw_codes(bad))
+
+
+def imagecodecs_lzw(data: bytes) -> bytes:
+    import imagecodecs
+
+    return imagecodecs.lzw_decode(data)
+
+
+@pytest.mark.parametrize("n", [0, 1, 300, 5000, 70000, 400000])
+def test_lzw_check_passes_every_encoder_stream(n):
+    """No false refusal: streams of every length, with table resets, pass and decode as encoded."""
+    import imagecodecs
+
+    rng = np.random.default_rng(n)
+    runs = np.repeat(rng.integers(0, 3, n // 40 + 1), 40)[:n].astype(np.uint8)
+    for data in (rng.integers(0, 256, n, np.uint8), runs):
+        stream = imagecodecs.lzw_encode(data.tobytes())
+        tiffio._check_lzw(stream)
+        assert imagecodecs.lzw_decode(stream) == data.tobytes()
