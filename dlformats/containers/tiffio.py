@@ -516,22 +516,46 @@ def _check_lzw(data: Any) -> None:
     if msb not in _LZW_SCHEDULES:
         _LZW_SCHEDULES[msb] = _lzw_schedule(early=msb)
     widths, offsets = _LZW_SCHEDULES[msb]
+    table = 258 + np.maximum(np.arange(len(widths)) - 1, 0)  # entries when each code of a run is read
     padded = np.concatenate((raw, np.zeros(4, np.uint8))).astype(np.uint32)
+    n = len(raw)
+    # the 4 bytes from each byte on, as one word (most significant first for MSB streams): one
+    # gather per code instead of four
+    if msb:
+        words = (padded[:n] << 24) | (padded[1 : n + 1] << 16) | (padded[2 : n + 2] << 8) | padded[3 : n + 3]
+    else:
+        words = padded[:n] | (padded[1 : n + 1] << 8) | (padded[2 : n + 2] << 16) | (padded[3 : n + 3] << 24)
+    del padded
+
+    def codes_at(where: Any, width: Any) -> Any:
+        word = words[where >> 3]
+        shift = (where & 7).astype(np.uint32)
+        mask = ((1 << width) - 1).astype(np.uint32)
+        if msb:
+            return (word >> (32 - shift - width.astype(np.uint32))) & mask
+        return (word >> shift) & mask
+
     bits = len(raw) * 8
     at = 9  # after the CLEAR the stream starts with (imagecodecs checks that one)
+    full = span = 0  # codes before the CLEAR of the last run, and its bits: encoders repeat it
     while at + 9 <= bits:
+        count = min(256, (bits - at) // span) if span else 0
+        if count > 1:  # the next runs taken to be like the last, checked all at once
+            where = (at + span * np.arange(count))[:, None] + offsets[None, : full + 1]
+            codes = codes_at(where, np.broadcast_to(widths[: full + 1], where.shape))
+            body = codes[:, 1:full]
+            ok = (codes[:, 0] < 256) & (codes[:, full] == 256)
+            ok &= ~((body == 256) | (body == 257) | (body > table[1:full])).any(axis=1)
+            same = count if bool(ok.all()) else int(np.argmin(ok))
+            at += span * same
+            if same == count:
+                continue
         where = at + offsets
         inside = where + widths <= bits
         where, width = where[inside], widths[inside]
         if not len(where):
             return
-        byte, shift = where >> 3, where & 7
-        if msb:
-            word = (padded[byte] << 24) | (padded[byte + 1] << 16) | (padded[byte + 2] << 8) | padded[byte + 3]
-            codes = (word >> (32 - shift - width).astype(np.uint32)) & ((1 << width) - 1).astype(np.uint32)
-        else:
-            word = padded[byte] | (padded[byte + 1] << 8) | (padded[byte + 2] << 16) | (padded[byte + 3] << 24)
-            codes = (word >> shift.astype(np.uint32)) & ((1 << width) - 1).astype(np.uint32)
+        codes = codes_at(where, width)
         first = int(codes[0])
         if first == 256:  # CLEAR again
             at += 9
@@ -541,12 +565,12 @@ def _check_lzw(data: Any) -> None:
         if first > 255:
             raise ValueError(f"corrupt LZW data: code {first} right after a CLEAR, where only a byte may come")
         # a run ends at a CLEAR or EOI, or at a code beyond the table (which imagecodecs refuses)
-        table = 258 + np.maximum(np.arange(len(codes)) - 1, 0)
-        stops = np.flatnonzero((codes[1:] == 256) | (codes[1:] == 257) | (codes[1:] > table[1:])) + 1
+        stops = np.flatnonzero((codes[1:] == 256) | (codes[1:] == 257) | (codes[1:] > table[1 : len(codes)])) + 1
         if not len(stops) or int(codes[stops[0]]) != 256:
             return  # EOI, a code imagecodecs refuses, or the data or table ending first
-        end = int(stops[0])
-        at = int(where[end] + width[end])
+        full = int(stops[0])
+        span = int(offsets[full] + widths[full])
+        at += span
 
 
 def _lzw_decode(data: Any, *, out: Any = None, **kwargs: Any) -> Any:
