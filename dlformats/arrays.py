@@ -62,7 +62,28 @@ def check_axes(axes: str, shape: tuple[int, ...], *, path: str | None = None, le
     return up
 
 
-class LazyArray:
+class NumpyLike:
+    """``len()``, ``size`` and ``nbytes`` from ``shape`` and ``dtype``, as numpy arrays have them, for
+    arrays read on demand (code written for numpy arrays asks for them)."""
+
+    shape: tuple[int, ...]
+    dtype: Any
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the whole array once read (``numpy.asarray``); never all in memory before."""
+        return self.size * self.dtype.itemsize
+
+
+class LazyArray(NumpyLike):
     """An array viewed as ``(channels, frames, height, width)``, read one plane at a time.
 
     Attributes:
@@ -150,19 +171,6 @@ class LazyArray:
         self._labels = labels
         self.limits = limits
         self.ndim = 4
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    @property
-    def size(self) -> int:
-        """Number of elements, as numpy's ``ndarray.size``."""
-        return math.prod(self.shape)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes the whole array takes once read (``numpy.asarray``), as numpy's ``ndarray.nbytes``."""
-        return self.size * self.dtype.itemsize
 
     def _source_index(self, c: int, t: int) -> tuple[Any, ...]:
         index: list[Any] = []
@@ -321,4 +329,4 @@ def prefetch(items: Iterable[_T], depth: int = 3, *, name: str = "dlformats-pref
         worker.join()
 
 
-__all__ = ["AXIS_LETTERS", "LazyArray", "check_axes", "prefetch"]
+__all__ = ["AXIS_LETTERS", "LazyArray", "NumpyLike", "check_axes", "prefetch"]

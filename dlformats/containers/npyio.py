@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from ..arrays import NumpyLike
 from ..errors import CorruptFileError, DLFormatsError, UnsupportedFeatureError, environment_error
 
 if TYPE_CHECKING:
@@ -221,7 +222,7 @@ def map_array(file: OpenFile, dtype: Any, offset: int, shape: tuple[int, ...], o
         return np.memmap(fh, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
 
 
-class FileArray:
+class FileArray(NumpyLike):
     """A C-order ``.npy`` array on disk, read block by block with ``os.pread``.
 
     Indexing with leading integers (``a[t]``, ``a[t, :, :, c]``) reads only the
@@ -241,19 +242,6 @@ class FileArray:
         self._start = base + header.data_offset
         self._header = header
         self._map: Any = None
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    @property
-    def size(self) -> int:
-        """Number of items."""
-        return math.prod(self.shape)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of the whole array (on disk; never all in memory at once)."""
-        return self.size * self.dtype.itemsize
 
     def __repr__(self) -> str:
         return f"FileArray({str(self.path)!r}, shape={self.shape}, dtype={self.dtype})"
