@@ -114,14 +114,15 @@ def _entry_points(group: str) -> list[_EntryPoint]:
     import sys
 
     finders = [f for f in sys.meta_path if hasattr(f, "find_distributions")]
+    entries = [entry for entry in sys.path if isinstance(entry, str)]  # what PathFinder looks at
     if finders != [importlib.machinery.PathFinder] or any(
         entry.lower().endswith(".egg") or (entry and not os.path.isdir(entry) and os.path.exists(entry))
-        for entry in sys.path
+        for entry in entries
     ):
         return _entry_points_by_metadata(group)
     out: list[_EntryPoint] = []
     seen: set[str] = set()
-    for entry in sys.path:
+    for entry in entries:
         try:
             names = sorted(os.listdir(entry or "."))
         except OSError:
