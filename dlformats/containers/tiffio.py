@@ -478,8 +478,9 @@ def series_array(series: Any, *, name: str, member: str | None = None, limits: L
 _GUARDED = False
 
 
-def _lzw_schedule(early: bool) -> tuple[Any, Any]:
-    """Bit widths and bit offsets of the codes of one LZW run (the codes after a CLEAR), by index.
+def _lzw_schedule(early: bool) -> tuple[Any, Any, Any]:
+    """Bit widths, bit offsets and table sizes (entries when read) of the codes of one LZW run (the
+    codes after a CLEAR), by index.
 
     The first code after a CLEAR adds no table entry; each later one adds one, and the width
     grows when the table reaches 511/1023/2047 entries (TIFF's "early change", MSB streams) or
@@ -491,11 +492,11 @@ def _lzw_schedule(early: bool) -> tuple[Any, Any]:
     table = 258 + np.maximum(k - 1, 0)  # entries before code k is read
     steps = (511, 1023, 2047) if early else (512, 1024, 2048)
     widths = 9 + sum((table >= step).astype(np.int64) for step in steps)
-    return widths, np.concatenate(([0], np.cumsum(widths)[:-1]))
+    return widths, np.concatenate(([0], np.cumsum(widths)[:-1])), table
 
 
 _LZW_RUN = 4096 - 258 + 2  # codes of a run: the first, one per free table entry, and the CLEAR or EOI ending it
-_LZW_SCHEDULES: dict[bool, tuple[Any, Any]] = {}
+_LZW_SCHEDULES: dict[bool, tuple[Any, Any, Any]] = {}
 
 
 def _check_lzw(data: Any) -> None:
@@ -515,8 +516,7 @@ def _check_lzw(data: Any) -> None:
     msb = not (raw[0] == 0 and raw[1] & 1)
     if msb not in _LZW_SCHEDULES:
         _LZW_SCHEDULES[msb] = _lzw_schedule(early=msb)
-    widths, offsets = _LZW_SCHEDULES[msb]
-    table = 258 + np.maximum(np.arange(len(widths)) - 1, 0)  # entries when each code of a run is read
+    widths, offsets, table = _LZW_SCHEDULES[msb]
     padded = np.concatenate((raw, np.zeros(4, np.uint8))).astype(np.uint32)
     n = len(raw)
     # the 4 bytes from each byte on, as one word (most significant first for MSB streams): one
@@ -527,35 +527,17 @@ def _check_lzw(data: Any) -> None:
         words = padded[:n] | (padded[1 : n + 1] << 8) | (padded[2 : n + 2] << 16) | (padded[3 : n + 3] << 24)
     del padded
 
-    def codes_at(where: Any, width: Any) -> Any:
-        word = words[where >> 3]
-        shift = (where & 7).astype(np.uint32)
-        mask = ((1 << width) - 1).astype(np.uint32)
-        if msb:
-            return (word >> (32 - shift - width.astype(np.uint32))) & mask
-        return (word >> shift) & mask
-
     bits = len(raw) * 8
     at = 9  # after the CLEAR the stream starts with (imagecodecs checks that one)
-    full = span = 0  # codes before the CLEAR of the last run, and its bits: encoders repeat it
     while at + 9 <= bits:
-        count = min(256, (bits - at) // span) if span else 0
-        if count > 1:  # the next runs taken to be like the last, checked all at once
-            where = (at + span * np.arange(count))[:, None] + offsets[None, : full + 1]
-            codes = codes_at(where, np.broadcast_to(widths[: full + 1], where.shape))
-            body = codes[:, 1:full]
-            ok = (codes[:, 0] < 256) & (codes[:, full] == 256)
-            ok &= ~((body == 256) | (body == 257) | (body > table[1:full])).any(axis=1)
-            same = count if bool(ok.all()) else int(np.argmin(ok))
-            at += span * same
-            if same == count:
-                continue
         where = at + offsets
         inside = where + widths <= bits
         where, width = where[inside], widths[inside]
         if not len(where):
             return
-        codes = codes_at(where, width)
+        word, shift = words[where >> 3], (where & 7).astype(np.uint32)
+        mask = ((1 << width) - 1).astype(np.uint32)
+        codes = ((word >> (32 - shift - width.astype(np.uint32))) if msb else (word >> shift)) & mask
         first = int(codes[0])
         if first == 256:  # CLEAR again
             at += 9
@@ -568,9 +550,8 @@ def _check_lzw(data: Any) -> None:
         stops = np.flatnonzero((codes[1:] == 256) | (codes[1:] == 257) | (codes[1:] > table[1 : len(codes)])) + 1
         if not len(stops) or int(codes[stops[0]]) != 256:
             return  # EOI, a code imagecodecs refuses, or the data or table ending first
-        full = int(stops[0])
-        span = int(offsets[full] + widths[full])
-        at += span
+        end = int(stops[0])
+        at = int(where[end] + width[end])
 
 
 def _lzw_decode(data: Any, *, out: Any = None, **kwargs: Any) -> Any:
