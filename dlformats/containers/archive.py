@@ -186,7 +186,7 @@ class MemberStream:
         if not data:
             raise CorruptFileError(f"member ends after {self._pos:,} of its {self.size:,} bytes", **self._where)
         if self._crc is not None:
-            self._running = zlib.crc32(data, self._running)
+            self._running = _crc32(data, self._running)
         self._pos += len(data)
         if self._pos == self.size:
             self._finish()
@@ -247,7 +247,7 @@ class MemberStream:
         if len(data) > self.size:
             raise CorruptFileError(f"member holds more than its declared {self.size:,} bytes", **self._where)
         if self._crc is not None:
-            self._running = _fast_crc32(data)
+            self._running = _crc32(data)
         self._pos = self.size
         self._finished = True
         if self._crc is not None and self._running != self._crc:
@@ -1058,17 +1058,7 @@ class SafeTar:
 __all__ = ["MemberStream", "SafeTar", "SafeZip", "SeekableMember", "TarMember", "refuse_nested"]
 
 
-def _fast_crc32(data: bytes) -> int:
-    """CRC-32 of ``data`` (libdeflate's through imagecodecs when it has it: several times zlib's speed)."""
-    try:
-        from imagecodecs import deflate_crc32
-
-        return int(deflate_crc32(data, 0))
-    except (ImportError, AttributeError, RuntimeError, TypeError):  # pragma: no cover - imagecodecs without it
-        return zlib.crc32(data)
-
-
-def _crc32(data: bytes, value: int) -> int:
+def _crc32(data: bytes, value: int = 0) -> int:
     """CRC-32 of ``data`` continuing from ``value`` (libdeflate's when imagecodecs has it: some 20 times zlib's)."""
     try:
         from imagecodecs import deflate_crc32
